@@ -1,0 +1,94 @@
+// Package testenv holds the skips and checks shared by every test package:
+// root and hugepage requirements (which become failures under CI=true, so a
+// green CI always means the privileged tests ran) and goroutine-leak checks.
+package testenv
+
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// InCI reports whether the tests run under CI (CI=true), where a skip for a
+// missing privilege or resource is a failure instead.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Skip skips t with reason, or fails it under CI.
+func Skip(t testing.TB, reason string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI=true but the test cannot run: %s", reason)
+	}
+	t.Skipf("skipped: %s", reason)
+}
+
+// RequireRoot skips (fails under CI) unless the test runs as root; why names
+// what root is needed for ("veth pairs", "hugetlbfs mount").
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Skip(t, "needs root for "+why)
+	}
+}
+
+// HugetlbfsMount returns the first mounted hugetlbfs with 2 MiB pages and free
+// pages, or "" when there is none.
+func HugetlbfsMount() string {
+	f, err := os.Open("/proc/mounts")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || fields[2] != "hugetlbfs" {
+			continue
+		}
+		if strings.Contains(fields[3], "pagesize=1G") || strings.Contains(fields[3], "pagesize=1024M") {
+			continue
+		}
+		return fields[1]
+	}
+	return ""
+}
+
+// RequireHugepages returns a hugetlbfs mount the test may create files on, or
+// skips (fails under CI) when none is mounted or writable.
+func RequireHugepages(t testing.TB) string {
+	t.Helper()
+	m := HugetlbfsMount()
+	if m == "" {
+		Skip(t, "no hugetlbfs mount (mount -t hugetlbfs nodev /dev/hugepages as root)")
+		return ""
+	}
+	if err := unixAccessW(m); err != nil {
+		Skip(t, "hugetlbfs mount "+m+" is not writable: "+err.Error())
+	}
+	return m
+}
+
+func unixAccessW(dir string) error {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// CheckLeaks fails t if goroutines started by the test are still running
+// when it ends. Call it first thing in a test that starts loops.
+func CheckLeaks(t *testing.T) {
+	t.Helper()
+	before := goleak.IgnoreCurrent() // snapshot now: only goroutines the test starts count
+	t.Cleanup(func() {
+		if err := goleak.Find(before); err != nil {
+			t.Errorf("goroutine leak: %v", err)
+		}
+	})
+}

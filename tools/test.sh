@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): formatting, vet, staticcheck,
+# build, the whole test suite, the race detector on the data plane, and a
+# short fuzz of every fuzz target. Root-only tests skip with a reason unless
+# CI=true, where they fail instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+if command -v staticcheck >/dev/null 2>&1; then
+  staticcheck ./...
+elif [ -x "$(go env GOPATH)/bin/staticcheck" ]; then
+  "$(go env GOPATH)/bin/staticcheck" ./...
+else
+  echo "staticcheck not installed (go install honnef.co/go/tools/cmd/staticcheck@v0.8.2): skipped"
+  [ "${CI:-}" = true ] && { echo "CI=true: staticcheck is required"; exit 1; }
+fi
+
+step "unsafe stays in shm/ and port/ drivers"
+leaks=$(grep -rl --include='*.go' '"unsafe"' . | grep -v -E '^\./(shm|port)/' || true)
+if [ -n "$leaks" ]; then echo "unsafe imported outside shm/ and port/:"; echo "$leaks"; exit 1; fi
+
+step "go build"
+go build ./...
+
+step "go test ./..."
+go test -count=1 -timeout 20m ./...
+
+step "go test -race ./shm/..."
+go test -count=1 -race -timeout 10m ./shm/...
+
+step "fuzz (${FUZZTIME:-30s} each)"
+go test -run '^$' -fuzz '^FuzzAttach$' -fuzztime "${FUZZTIME:-30s}" -fuzzminimizetime 2s ./shm/
+for pkg in $(go list ./... ); do
+  for f in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+    [ "$pkg/$f" = "github.com/reinforce-nfv/reinforce/shm/FuzzAttach" ] && continue
+    go test -run '^$' -fuzz "^$f\$" -fuzztime "${FUZZTIME_OTHER:-10s}" -fuzzminimizetime 2s "$pkg"
+  done
+done
+echo
+echo "all checks passed"
