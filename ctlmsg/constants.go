@@ -1,5 +1,10 @@
 package ctlmsg
 
+import (
+	"path/filepath"
+	"strconv"
+)
+
 // Limits fixed by OpenNetVM (ONVM-COMPAT.md §2.1). They live here because both
 // ends of the control socket enforce them: nflib when it parses an ONVM command
 // line, the manager's registry when it assigns an instance ID.
@@ -33,3 +38,14 @@ const (
 	// maxLen is the largest length prefix a frame may carry.
 	maxLen = MaxFrameBytes - lenBytes
 )
+
+// DefaultSocketPath is the control socket of the manager called name when its
+// configuration names none: <xdgRuntimeDir>/reinforce/<name>.sock, or
+// /tmp/reinforce-<uid>/<name>.sock when xdgRuntimeDir is "". The manager and
+// nflib MUST agree on it, so both call this.
+func DefaultSocketPath(name, xdgRuntimeDir string, uid int) string {
+	if xdgRuntimeDir != "" {
+		return filepath.Join(xdgRuntimeDir, "reinforce", name+".sock")
+	}
+	return filepath.Join("/tmp", "reinforce-"+strconv.Itoa(uid), name+".sock")
+}

@@ -55,6 +55,8 @@ const (
 	TypeRequest
 	// TypeResponse carries Response (manager to CLI).
 	TypeResponse
+	// TypeRoutes carries Routes (manager to NF).
+	TypeRoutes
 )
 
 // Msg is a control message: one of Register, RegisterReply, Ready, Running,
@@ -272,6 +274,8 @@ func newMsg(t Type) any {
 		return new(Request)
 	case TypeResponse:
 		return new(Response)
+	case TypeRoutes:
+		return new(Routes)
 	default:
 		return nil
 	}
@@ -298,8 +302,78 @@ func deref(p any) Msg {
 		return *v
 	case *Response:
 		return *v
+	case *Routes:
+		return *v
 	default:
 		// newMsg and deref list the same types; anything else is our bug.
 		panic(fmt.Sprintf("ctlmsg: deref of %T", p))
 	}
+}
+
+// Routes tells an NF where its packets go: the service chains (for ActionNext)
+// and, per destination service, the bucket table that keeps each flow on one
+// instance and the direct ring to each instance, if there is one. Packets for
+// a service without a direct ring go through the NF's ring to the manager,
+// which forwards them. The manager sends a complete Routes after
+// RegisterReply and whenever instances join or leave; each replaces the last.
+type Routes struct {
+	// Version increases with every Routes the manager computes.
+	Version uint64 `json:"version"`
+	// Chains are indexed by chain ID (shm.Meta.Chain).
+	Chains []ChainRoute `json:"chains"`
+	// Services lists every service with at least one running instance.
+	Services []ServiceRoute `json:"services"`
+	// Inputs are the rings this NF consumes: from the manager and from every
+	// upstream instance with a direct ring to it.
+	Inputs []uint32 `json:"inputs"`
+}
+
+// ChainRoute is one service chain: the services in order, then the port the
+// chain exits on (-1: packets are dropped at the end of the chain).
+type ChainRoute struct {
+	Services []uint16 `json:"services"`
+	OutPort  int      `json:"out_port"`
+}
+
+// ServiceRoute says how to reach one service's instances.
+type ServiceRoute struct {
+	Service uint16 `json:"service"`
+	// Buckets maps a flow hash's bucket (manager.BucketIndex) to an instance ID;
+	// exactly NumBuckets entries.
+	Buckets []uint16 `json:"buckets"`
+	// Direct lists the instances this NF has a direct ring to.
+	Direct []DirectRing `json:"direct"`
+}
+
+// DirectRing is a ring from this NF straight to one instance.
+type DirectRing struct {
+	Instance uint16 `json:"instance"`
+	Ring     uint32 `json:"ring"`
+}
+
+// Type returns TypeRoutes.
+func (Routes) Type() Type { return TypeRoutes }
+
+// NumBuckets is the size of a service's flow-hash bucket table.
+const NumBuckets = 256
+
+// BucketIndex is the bucket of a flow hash. It folds all four bytes so that a
+// hash whose entropy sits in any byte still spreads; the manager and every NF
+// MUST use this same function.
+func BucketIndex(hash uint32) int {
+	return int(uint8(hash ^ hash>>8 ^ hash>>16 ^ hash>>24))
+}
+
+func (m Routes) validate() error {
+	for i, s := range m.Services {
+		if len(s.Buckets) != NumBuckets {
+			return fmt.Errorf("services[%d]: %d buckets, want %d", i, len(s.Buckets), NumBuckets)
+		}
+	}
+	for i, c := range m.Chains {
+		if c.OutPort < -1 || c.OutPort > 0xFFFF {
+			return fmt.Errorf("chains[%d]: out port %d out of range", i, c.OutPort)
+		}
+	}
+	return nil
 }

@@ -18,11 +18,12 @@ func _() {
 	_ = x[TypeError-7]
 	_ = x[TypeRequest-8]
 	_ = x[TypeResponse-9]
+	_ = x[TypeRoutes-10]
 }
 
-const _Type_name = "InvalidRegisterRegisterReplyReadyRunningStopStoppingErrorRequestResponse"
+const _Type_name = "InvalidRegisterRegisterReplyReadyRunningStopStoppingErrorRequestResponseRoutes"
 
-var _Type_index = [...]uint8{0, 7, 15, 28, 33, 40, 44, 52, 57, 64, 72}
+var _Type_index = [...]uint8{0, 7, 15, 28, 33, 40, 44, 52, 57, 64, 72, 78}
 
 func (i Type) String() string {
 	idx := int(i) - 0

@@ -35,7 +35,20 @@ func (r *Region) OpenCache(o OwnerID) (*Cache, error) {
 	}
 	bell, _ := r.Doorbell(PoolBell)
 	fill, drain := r.cacheRings(o, Doorbell{}, bell)
-	return &Cache{r: r, owner: o, hdr: hdr, fill: fill, drain: drain, poolBell: bell, low: r.l.cacheCap / 2}, nil
+	return &Cache{r: r, owner: o, hdr: hdr, fill: fill, drain: drain, poolBell: bell, low: min(2*BurstSize, r.l.cacheCap/2)}, nil
+}
+
+// Counters are an owner's packet counters, in the second line of its cache
+// record: written by the owner (one goroutine), read by the creator for
+// stats (ONVM's per-NF stats in onvm_nf.stats).
+type Counters struct {
+	RX, TX, RXDrop, TXDrop            atomic.Uint64
+	ActOut, ActToNF, ActDrop, ActNext atomic.Uint64
+}
+
+// Counters returns the owner's counters in the region.
+func (c *Cache) Counters() *Counters {
+	return (*Counters)(unsafe.Add(c.r.cacheBase(c.owner), CacheLineBytes))
 }
 
 // Owner is the cache's owner ID.

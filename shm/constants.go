@@ -23,8 +23,8 @@ const (
 	HeadroomBytes = 128
 	// DefaultDataBytes is a slot's data room unless configured otherwise.
 	DefaultDataBytes = 2048
-	// JumboDataBytes holds ONVM's jumbo frame (9600 + CRC 4 + Ethernet 14), rounded up.
-	JumboDataBytes = 9664
+	// JumboDataBytes holds ONVM's jumbo frame (9600 + CRC 4 + Ethernet 14), rounded up (as manager/config sizes it).
+	JumboDataBytes = 9728
 	// MinDataBytes is the smallest data room a region accepts (tests use it).
 	MinDataBytes = 64
 	// MaxDataBytes bounds a slot's data room.

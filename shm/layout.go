@@ -15,7 +15,7 @@ import (
 //	4096     ├──────────────────────────────┤
 //	         │ doorbells  [count] × 64 B     │ futex word + sleepers count
 //	         ├──────────────────────────────┤
-//	         │ caches     [count] × stride   │ per-owner record (64 B) + fill ring + drain ring
+//	         │ caches     [count] × stride   │ per-owner record + counters (128 B) + fill ring + drain ring
 //	         ├──────────────────────────────┤
 //	         │ rings      [count] × stride   │ edge rings: header (256 B) + entries
 //	         ├──────────────────────────────┤
@@ -58,8 +58,9 @@ const (
 // ringHeaderBytes precedes each ring's entries: four cache lines.
 const ringHeaderBytes = 4 * CacheLineBytes
 
-// cacheHeaderBytes precedes a cache record's two rings.
-const cacheHeaderBytes = CacheLineBytes
+// cacheHeaderBytes precedes a cache record's two rings: the cacheHeader
+// line and the owner's Counters line.
+const cacheHeaderBytes = 2 * CacheLineBytes
 
 // metaBytes is the per-slot metadata cache line.
 const metaBytes = CacheLineBytes
@@ -104,6 +105,8 @@ var (
 	_ [unsafe.Sizeof(cacheHeader{}) - CacheLineBytes]byte
 	_ [CacheLineBytes - unsafe.Sizeof(doorbellWord{})]byte
 	_ [unsafe.Sizeof(doorbellWord{}) - CacheLineBytes]byte
+	_ [CacheLineBytes - unsafe.Sizeof(Counters{})]byte
+	_ [unsafe.Sizeof(Counters{}) - CacheLineBytes]byte
 	_ [metaBytes - unsafe.Sizeof(Meta{})]byte
 	_ [unsafe.Sizeof(Meta{}) - metaBytes]byte
 )

@@ -42,8 +42,18 @@ type Pool struct {
 
 type ownerRec struct {
 	active      bool
-	fill, drain *Ring // creator's handles: producer of fill, consumer of drain
+	fill, drain *Ring  // creator's handles: producer of fill, consumer of drain
+	lastAllocs  uint64 // the owner's alloc counter at the previous top-up
 }
+
+// Fill levels: an owner starts with one burst of slots and is topped up to
+// fillTarget (or half its cache, if larger) only while it allocates, so the many NFs that only forward do
+// not sit on slots the pool needs elsewhere (127 NFs × a full cache would
+// exceed the pool).
+const (
+	fillInitial = BurstSize
+	fillTarget  = 256
+)
 
 type ringRec struct {
 	assigned   bool
@@ -132,6 +142,7 @@ func (p *Pool) AddOwner(o OwnerID, pid int) error {
 	}
 	h := (*cacheHeader)(p.r.cacheBase(o))
 	*h = cacheHeader{owner: uint16(o), pid: int32(pid)}
+	*(*[CacheLineBytes]byte)(unsafe.Add(p.r.cacheBase(o), CacheLineBytes)) = [CacheLineBytes]byte{} // zero its Counters
 	fill, drain := p.r.cacheRings(o, Doorbell{}, Doorbell{})
 	fill.resetIndices(0)
 	drain.resetIndices(0)
@@ -238,7 +249,9 @@ func (p *Pool) takeBack(s Slot, kind uint64, o OwnerID) bool {
 	return true
 }
 
-// topUp fills owner o's fill ring to capacity from the free list. mu held.
+// topUp refills owner o's fill ring from the free list: to fillInitial for
+// an owner that does not allocate, to fillTarget (in batches, once it is
+// half empty) for one that does. mu held.
 func (p *Pool) topUp(o OwnerID) {
 	rec := &p.owners[o]
 	room, err := rec.fill.Free()
@@ -246,9 +259,16 @@ func (p *Pool) topUp(o OwnerID) {
 		rec.fill.Sync()
 		return
 	}
-	if room < p.r.l.cacheCap/2 && room < uint32(len(p.free)) {
-		return // still at least half full: batch refills
+	target := min(uint32(fillInitial), p.r.l.cacheCap)
+	if allocs := atomic.LoadUint64(&p.cacheHdr(o).allocs); allocs != rec.lastAllocs {
+		rec.lastAllocs = allocs
+		target = max(min(uint32(fillTarget), p.r.l.cacheCap), p.r.l.cacheCap/2)
 	}
+	have := p.r.l.cacheCap - room
+	if have >= target/2 && have > 0 {
+		return // refill in batches, not a few slots per service round
+	}
+	room = target - have
 	for room > 0 && len(p.free) > 0 {
 		n := min(room, uint32(len(p.free)), uint32(len(p.buf)))
 		for k := uint32(0); k < n; k++ {
@@ -274,6 +294,14 @@ func (p *Pool) OwnerStats(o OwnerID) (allocs, frees, bad uint64) {
 	}
 	h := p.cacheHdr(o)
 	return atomic.LoadUint64(&h.allocs), atomic.LoadUint64(&h.frees), atomic.LoadUint64(&h.bad)
+}
+
+// OwnerCounters returns owner o's packet counters (nil if o is out of range).
+func (p *Pool) OwnerCounters(o OwnerID) *Counters {
+	if o == 0 || uint64(o) >= p.r.l.caches.count {
+		return nil
+	}
+	return (*Counters)(unsafe.Add(p.r.cacheBase(o), CacheLineBytes))
 }
 
 // ReclaimOptions chooses what Reclaim does with the dead owner's input rings.
@@ -382,6 +410,31 @@ func (p *Pool) Reclaim(o OwnerID, opt ReclaimOptions) (int, error) {
 	(*atomic.Uint32)(unsafe.Pointer(&p.cacheHdr(o).state)).Store(0)
 	rec.active = false
 	return freed, nil
+}
+
+// DrainInputs frees what waits in every ring that inactive owner o consumes
+// (a dead NF retained for a restart that did not come), standing in as the
+// rings' consumer. It returns the number of slots freed.
+func (p *Pool) DrainInputs(o OwnerID) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o == 0 || uint64(o) >= p.r.l.caches.count {
+		return 0, fmt.Errorf("drain inputs of owner %d: out of range", o)
+	}
+	if p.owners[o].active {
+		return 0, fmt.Errorf("drain inputs of owner %d: owner is active", o)
+	}
+	mark := newBitmap(p.r.l.slots.count)
+	for id := range p.rings {
+		rr := &p.rings[id]
+		if !rr.assigned || rr.cons != o {
+			continue
+		}
+		if cons, prod := p.markWindowIdx(rr.h, mark); prod-cons <= rr.h.cap {
+			rr.h.cons.Store(prod)
+		}
+	}
+	return p.freeMarked(mark), nil
 }
 
 // markWindow marks every slot in ring h's published window.

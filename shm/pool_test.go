@@ -194,3 +194,22 @@ func TestPoolHotPathAllocationFree(t *testing.T) {
 		t.Fatalf("alloc/send/recv/free allocates %.1f times per burst", allocs)
 	}
 }
+
+func TestPoolDrainInputsAfterRetain(t *testing.T) {
+	r, c1, _, tx, _ := twoOwners(t)
+	p := r.Pool()
+	s := make([]shm.Slot, 8)
+	c1.Alloc(s)
+	c1.Send(tx, s)
+	if _, err := p.DrainInputs(2); err == nil {
+		t.Fatal("drained the inputs of a live owner")
+	}
+	p.Reclaim(2, shm.ReclaimOptions{KeepInputs: true})
+	if n, err := p.DrainInputs(2); n != 8 || err != nil {
+		t.Fatalf("drained %d, %v; want the 8 retained packets", n, err)
+	}
+	p.Reclaim(1, shm.ReclaimOptions{})
+	if inUse(r) != 0 {
+		t.Fatalf("%d slots leaked", inUse(r))
+	}
+}

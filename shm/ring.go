@@ -243,3 +243,8 @@ func (r *Ring) resetIndices(v uint32) {
 	r.cons.Store(v)
 	r.Sync()
 }
+
+// InjectProducerIndex stores v as the shared producer index, as a process
+// scribbling over the region would. It exists for fault-injection tests and
+// tools; the data path never calls it.
+func (r *Ring) InjectProducerIndex(v uint32) { r.prod.Store(v) }

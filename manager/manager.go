@@ -1,0 +1,367 @@
+// Package manager is Reinforce's manager: it owns the region and the ports,
+// registers NFs over the control socket, creates the rings between them and
+// routes packets along service chains (ONVM's onvm_mgr).
+//
+// Goroutines, each started in Start and stopped by Close:
+//   - routineRX: port RX → classify → first NF of the chain (rx.go)
+//   - routineTX: NFs' rings to the manager → ports or NFs (tx.go)
+//   - routineAccept and one routineConn per control connection (ctl.go)
+//   - routineWatch per NF: its pidfd, so a death is seen at once (nfs.go)
+//   - routineStats: periodic stats (stats.go)
+//   - the pool's service loop (shm)
+//
+// Lock order: Manager.mu, then nfProc.wmu. The RX and TX loops take no lock:
+// they read an immutable dataPlane snapshot through an atomic pointer that
+// the control plane replaces under mu.
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/reinforce-nfv/reinforce/ctlmsg"
+	"github.com/reinforce-nfv/reinforce/manager/config"
+	"github.com/reinforce-nfv/reinforce/port"
+	"github.com/reinforce-nfv/reinforce/shm"
+)
+
+// Owner IDs and doorbells the manager reserves; NF instance i is owner
+// ownerNFBase+i and sleeps on doorbell ownerNFBase+i.
+const (
+	ownerRX     shm.OwnerID = 1
+	ownerTX     shm.OwnerID = 2
+	ownerNFBase             = 8
+	bellRX                  = 1
+	bellTX                  = 2
+	maxPorts                = 32
+)
+
+func ownerOf(id InstanceID) shm.OwnerID { return shm.OwnerID(ownerNFBase + int(id)) }
+
+// Options are what cmd/ passes besides the configuration.
+type Options struct {
+	Log        zerolog.Logger
+	SocketPath string      // control socket; "" = cfg's default for this user
+	Stdout     *os.File    // where stats go (nil: os.Stdout)
+	Stderr     *os.File    // where launched NFs' stderr goes (nil: os.Stderr)
+	NFEnv      []string    // extra environment for launched NFs
+	Ports      []port.Port // ports to use instead of opening the configuration's (tests); IDs must match it
+	Now        func() time.Time
+}
+
+// Manager is one running manager. Create it with New, run it with Start,
+// stop it with Close.
+type Manager struct {
+	cfg    config.Config
+	opt    Options
+	log    zerolog.Logger
+	region *shm.Region
+	pool   *shm.Pool
+	ports  [maxPorts]port.Port
+	sock   string
+	ln     *net.UnixListener
+
+	rxCache, txCache *shm.Cache
+	rxBell, txBell   shm.Doorbell
+
+	mu        sync.Mutex // guards the fields below
+	reg       Registry
+	nfs       [ctlmsg.MaxNFs]*nfProc
+	edges     map[edge]uint32
+	nextRing  uint32
+	routesVer uint64
+	launched  []*exec.Cmd
+	closed    bool
+
+	dp        atomic.Pointer[dataPlane]
+	lastDeath atomic.Int64 // when the last NF death was seen, Unix ns
+	shutdown  atomic.Bool  // Close has begun: NF exits are expected
+	final     atomic.Pointer[Snapshot]
+	stopping  atomic.Bool
+	loopWG    sync.WaitGroup // RX, TX, stats
+	ctlWG     sync.WaitGroup // accept, connections, watchers
+	closeOnce sync.Once
+	closeErr  error
+
+	Stats Counters
+}
+
+// Counters are the manager's own drop and event counters.
+type Counters struct {
+	RXNoNF, RXRingFull, TXNoNF, TXBadMeta, TXRingFull, TXPortDrop atomic.Uint64
+	NFDeaths, NFRegistrations, BadHandovers                       atomic.Uint64
+}
+
+type edge struct{ prod, cons shm.OwnerID }
+
+// New creates the region, opens the ports and listens on the control
+// socket. Nothing runs until Start.
+func New(cfg config.Config, opt Options) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	m := &Manager{cfg: cfg, opt: opt, log: opt.Log.With().Str("component", "manager").Logger(),
+		edges: map[edge]uint32{}, nextRing: 1}
+	ok := false
+	defer func() {
+		if !ok {
+			m.release()
+		}
+	}()
+	mc := cfg.Manager
+	rings := uint32(2048)
+	var err error
+	m.region, err = shm.Create(shm.Options{
+		Name: mc.Name + ".region", Dir: mc.RegionDir, Slots: uint32(mc.PoolSlots),
+		DataBytes: uint32(mc.SlotDataBytes()), Rings: rings, RingCap: uint32(mc.RingSize),
+		Owners: 256, CacheCap: 2048, Doorbells: 256, Log: &m.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.pool = m.region.Pool()
+	for _, o := range []shm.OwnerID{ownerRX, ownerTX} {
+		if err := m.pool.AddOwner(o, os.Getpid()); err != nil {
+			return nil, err
+		}
+	}
+	m.rxCache, _ = m.region.OpenCache(ownerRX)
+	m.txCache, _ = m.region.OpenCache(ownerTX)
+	m.rxBell, _ = m.region.Doorbell(bellRX)
+	m.txBell, _ = m.region.Doorbell(bellTX)
+	for _, p := range opt.Ports {
+		if int(p.ID()) >= maxPorts {
+			return nil, fmt.Errorf("port %d: ID out of range", p.ID())
+		}
+		m.ports[p.ID()] = p
+	}
+	for _, pc := range cfg.Ports {
+		if m.ports[pc.ID] != nil {
+			continue
+		}
+		p, err := port.Open(port.Desc{ID: uint16(pc.ID), Driver: string(pc.Driver), Iface: pc.Iface, Path: pc.Path,
+			OutPath: pc.OutPath, RatePPS: uint64(pc.RatePPS), PktBytes: pc.PktBytes, Loop: pc.Loop})
+		if err != nil {
+			return nil, fmt.Errorf("open port %d: %w", pc.ID, err)
+		}
+		m.ports[pc.ID] = p
+	}
+	m.sock = opt.SocketPath
+	if m.sock == "" {
+		m.sock = mc.ControlSocketPath(os.Getenv("XDG_RUNTIME_DIR"), os.Getuid())
+	}
+	if err := m.listen(); err != nil {
+		return nil, err
+	}
+	m.publishLocked()
+	ok = true
+	return m, nil
+}
+
+// Region is the manager's region.
+func (m *Manager) Region() *shm.Region { return m.region }
+
+// FinalSnapshot is the counters as Close left them (nil before Close).
+func (m *Manager) FinalSnapshot() *Snapshot { return m.final.Load() }
+
+// LastDeathSeen is when the manager last saw an NF's process end.
+func (m *Manager) LastDeathSeen() time.Time { return time.Unix(0, m.lastDeath.Load()) }
+
+// SocketPath is the control socket NFs connect to.
+func (m *Manager) SocketPath() string { return m.sock }
+
+// Start starts the data path, the control socket and the NFs the
+// configuration lists.
+func (m *Manager) Start() error {
+	m.pool.StartService()
+	m.loopWG.Add(1)
+	go m.routineRX()
+	m.loopWG.Add(1)
+	go m.routineTX()
+	m.loopWG.Add(1)
+	go m.routineStats()
+	m.ctlWG.Add(1)
+	go m.routineAccept()
+	m.log.Info().Str("socket", m.sock).Str("region", m.region.Path()).Msg("manager started")
+	return m.launchNFs()
+}
+
+// launchNFs starts the [[nf]] processes of the configuration with ONVM's
+// command line (cmd -- -r SID [-n IID] -- args) and the socket in SocketEnv.
+func (m *Manager) launchNFs() error {
+	for _, nf := range m.cfg.NFs {
+		argv := []string{"--", "-r", strconv.Itoa(nf.Service)}
+		if nf.Instance != 0 {
+			argv = append(argv, "-n", strconv.Itoa(nf.Instance))
+		}
+		argv = append(argv, "--")
+		argv = append(argv, nf.Command[1:]...)
+		cmd := exec.Command(nf.Command[0], argv...)
+		cmd.Env = append(append(os.Environ(), "REINFORCE_SOCKET="+m.sock), m.opt.NFEnv...)
+		cmd.Stdout, cmd.Stderr = m.opt.Stdout, m.opt.Stderr
+		if cmd.Stdout == nil {
+			cmd.Stdout = os.Stdout
+		}
+		if cmd.Stderr == nil {
+			cmd.Stderr = os.Stderr
+		}
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("launch nf %s: %w", nf.Tag, err)
+		}
+		m.mu.Lock()
+		m.launched = append(m.launched, cmd)
+		m.mu.Unlock()
+		m.log.Info().Str("nf", nf.Tag).Int("pid", cmd.Process.Pid).Msg("launched NF")
+	}
+	return nil
+}
+
+// Close stops NFs first (a stop message, then a kill after a grace period),
+// then the data path and control socket, then frees the region. Idempotent.
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() {
+		m.shutdown.Store(true)
+		m.stopNFs(2 * time.Second)
+		m.stopping.Store(true)
+		if m.ln != nil {
+			m.ln.Close()
+		}
+		m.rxBell.Ring()
+		m.txBell.Ring()
+		m.loopWG.Wait()
+		m.mu.Lock()
+		m.closed = true
+		for _, nf := range m.nfs {
+			if nf != nil {
+				nf.conn.Close()
+			}
+		}
+		m.mu.Unlock()
+		m.ctlWG.Wait()
+		final := m.Snapshot()
+		m.final.Store(&final)
+		m.closeErr = m.release()
+		m.log.Info().Msg("manager stopped")
+	})
+	return m.closeErr
+}
+
+// release frees what New acquired, in reverse order.
+func (m *Manager) release() error {
+	var errs []error
+	if m.ln != nil {
+		m.ln.Close()
+		os.Remove(m.sock)
+	}
+	for _, p := range m.ports {
+		if p != nil {
+			if err := p.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if m.region != nil {
+		if err := m.region.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stopNFs sends every NF a stop message, waits up to grace for all of them
+// to die, then kills the rest (ONVM: MSG_STOP, then the manager exits).
+func (m *Manager) stopNFs(grace time.Duration) {
+	m.mu.Lock()
+	live := []*nfProc{}
+	for _, nf := range m.nfs {
+		if nf != nil {
+			live = append(live, nf)
+			nf.send(ctlmsg.Stop{Reason: "manager shutting down"})
+		}
+	}
+	launched := m.launched
+	m.mu.Unlock()
+	deadline := time.After(grace)
+	for _, nf := range live {
+		select {
+		case <-nf.gone:
+		case <-deadline:
+			nf.kill()
+			<-nf.gone
+		}
+	}
+	for _, c := range launched {
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			c.Process.Kill()
+			<-done
+		}
+	}
+}
+
+func defaultSocketDir(path string) error {
+	return os.MkdirAll(filepath.Dir(path), 0o700)
+}
+
+// Wait blocks until a signal arrives on sig, the TTL passes or the port RX
+// packet limit is reached, and returns ONVM's message for why.
+func (m *Manager) Wait(sig <-chan os.Signal) string {
+	start := m.opt.Now()
+	mc := m.cfg.Manager
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case s := <-sig:
+			return fmt.Sprintf("Received %v, shutting down", s)
+		case <-tick.C:
+		}
+		if mc.TTL > 0 && m.opt.Now().Sub(start) >= mc.TTL {
+			return "Time to live exceeded, shutting down"
+		}
+		if mc.PacketLimitM > 0 {
+			var rx uint64
+			for _, p := range m.ports {
+				if p != nil {
+					rx += p.Stats().RxPkts
+				}
+			}
+			if rx >= uint64(mc.PacketLimitM)*ctlmsg.PktLimitMultiplier {
+				return "Packet limit exceeded, shutting down"
+			}
+		}
+	}
+}
+
+// Summary renders the totals printed when the manager exits.
+func Summary(s Snapshot) string {
+	var b strings.Builder
+	b.WriteString("Reinforce summary\n-----------------\n")
+	for _, p := range s.Ports {
+		fmt.Fprintf(&b, "Port %d (%s): rx %d  tx %d  tx_drop %d\n", p.ID, p.Name, p.RxPkts, p.TxPkts, p.TxDrops)
+	}
+	for _, n := range s.NFs {
+		fmt.Fprintf(&b, "NF %d %s (service %d): rx %d  tx %d  drops %d\n", n.Instance, n.Tag, n.Service, n.RX, n.TX, n.RXDrop+n.TXDrop+n.ActDrop)
+	}
+	d := s.Drops
+	fmt.Fprintf(&b, "Manager: %d NF registrations, %d NF exits; drops: no NF %d, ring full %d, bad metadata %d, port %d\n",
+		d.NFRegistrations, d.NFDeaths, d.RXNoNF+d.TXNoNF, d.RXRingFull+d.TXRingFull, d.TXBadMeta, d.TXPortDrop)
+	return b.String()
+}

@@ -1,0 +1,168 @@
+package manager
+
+// The TX path, stage by stage (routineTX, one goroutine, owner ownerTX):
+//
+//	for each running NF: Peek its ring to the manager (ownership checked)
+//	→ check every action, destination and chain index read from the region
+//	  (an NF is never trusted: bad ones are counted and dropped)
+//	→ OUT: per-port queue; TONF/NEXT: the instance's ring from TX
+//	→ Release the NF's ring, then TxBurst ports / Send to NFs, free the rest
+//	nothing to do → sleep on bellTX (NFs ring it when they publish)
+
+import (
+	"errors"
+	"time"
+
+	"github.com/reinforce-nfv/reinforce/ctlmsg"
+	"github.com/reinforce-nfv/reinforce/shm"
+)
+
+// routineTX runs the TX path until Close sets stopping and rings bellTX.
+func (m *Manager) routineTX() {
+	defer m.loopWG.Done()
+	m.log.Debug().Msg("tx loop started")
+	defer m.log.Debug().Msg("tx loop stopped")
+	c, r := m.txCache, m.region
+	burst := m.cfg.Manager.Burst
+	var (
+		in       [shm.MaxBurst]shm.Slot
+		drops    [shm.MaxBurst]shm.Slot
+		portQ    [maxPorts]instQ
+		nfQ      [ctlmsg.MaxNFs]instQ
+		touchedP [shm.MaxBurst]uint16
+		touchedN [shm.MaxBurst]InstanceID
+	)
+	rings := ringHandles{r: make([]*shm.Ring, r.NumRings()), m: r}
+	var dp *dataPlane
+	ready := func() bool {
+		if m.stopping.Load() || m.dp.Load() != dp {
+			return true
+		}
+		for _, src := range dp.txRings {
+			if ring := rings.get(src.ring); ring != nil && ring.HasWork() {
+				return true
+			}
+		}
+		return false
+	}
+	w := shm.Waiter{Bell: m.txBell, Max: 100 * time.Millisecond}
+	for !m.stopping.Load() {
+		dp = m.dp.Load()
+		got := 0
+		for _, tsrc := range dp.txRings {
+			src := tsrc.id
+			ring := rings.get(tsrc.ring)
+			if ring == nil {
+				continue
+			}
+			bad := c.Bad
+			n, err := c.Peek(ring, in[:burst])
+			if err != nil {
+				m.contain(src, err)
+				ring.Sync()
+				continue
+			}
+			if c.Bad != bad {
+				m.Stats.BadHandovers.Add(c.Bad - bad)
+			}
+			got += n
+			nd, np, nn := 0, 0, 0
+			for i := 0; i < n; i++ {
+				s := in[i]
+				md := r.Meta(s)
+				act, dest := md.Action, md.Destination
+				if act == shm.ActionNext {
+					act, dest = nextHop(dp, md)
+				}
+				switch {
+				case act == shm.ActionOut && dest < maxPorts && dp.portByID[dest] != nil:
+					q := &portQ[dest]
+					if q.n == 0 {
+						touchedP[np] = dest
+						np++
+					}
+					q.buf[q.n] = s
+					q.n++
+				case act == shm.ActionToNF && int(dest) < ctlmsg.MaxServices && dp.svc[dest].ok:
+					id := dp.svc[dest].buckets[ctlmsg.BucketIndex(md.FlowHash)]
+					q := &nfQ[id]
+					if q.n == 0 {
+						touchedN[nn] = id
+						nn++
+					}
+					q.buf[q.n] = s
+					q.n++
+				case act == shm.ActionDrop:
+					drops[nd] = s
+					nd++
+				case act == shm.ActionToNF && int(dest) < ctlmsg.MaxServices:
+					m.Stats.TXNoNF.Add(1) // a valid service with no instance (yet)
+					drops[nd] = s
+					nd++
+				default: // garbage action, destination or chain index
+					m.Stats.TXBadMeta.Add(1)
+					drops[nd] = s
+					nd++
+				}
+			}
+			ring.Release() // before any Free
+			for _, pid := range touchedP[:np] {
+				q := &portQ[pid]
+				k := dp.portByID[pid].TxBurst(c, q.buf[:q.n])
+				m.Stats.TXPortDrop.Add(uint64(q.n - k))
+				nd += copy(drops[nd:], q.buf[k:q.n])
+				q.n = 0
+			}
+			for _, id := range touchedN[:nn] {
+				q := &nfQ[id]
+				k := 0
+				if to := rings.get(dp.nf[id].fromTX); to != nil && dp.nf[id].ok {
+					k, _ = c.Send(to, q.buf[:q.n])
+				}
+				m.Stats.TXRingFull.Add(uint64(q.n - k))
+				nd += copy(drops[nd:], q.buf[k:q.n])
+				q.n = 0
+			}
+			for k := 0; k < nd && !m.stopping.Load(); {
+				k += c.Free(drops[k:nd])
+			}
+		}
+		if got == 0 {
+			w.Wait(ready)
+		}
+	}
+}
+
+// nextHop resolves ActionNext for a packet handed to the manager, with every
+// field read from the region checked (ONVM: onvm_sc_next_action).
+func nextHop(dp *dataPlane, md *shm.Meta) (act uint8, dest uint16) {
+	if int(md.Chain) >= len(dp.chains) {
+		return 0xFF, 0
+	}
+	ch := &dp.chains[md.Chain]
+	if i := int(md.ChainIndex); i < len(ch.Services) {
+		md.ChainIndex++
+		md.Action, md.Destination = shm.ActionToNF, ch.Services[i]
+		return shm.ActionToNF, ch.Services[i]
+	}
+	if ch.OutPort < 0 {
+		return shm.ActionDrop, 0
+	}
+	return shm.ActionOut, uint16(ch.OutPort)
+}
+
+// contain isolates an NF that corrupted a ring it produces: it is killed
+// (its watcher then reclaims what it held); the manager and other NFs go on.
+func (m *Manager) contain(id InstanceID, err error) {
+	var ce *shm.CorruptError
+	if !errors.As(err, &ce) {
+		return
+	}
+	m.mu.Lock()
+	nf := m.nfs[id]
+	m.mu.Unlock()
+	if nf != nil {
+		m.log.Warn().Str("nf", nf.name()).Err(err).Msg("NF corrupted its ring: killing it")
+		nf.kill()
+	}
+}
