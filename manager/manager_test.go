@@ -172,9 +172,21 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// waitRunning waits until the manager lists n NFs (registration finished).
+// waitRunning waits until the manager lists n NFs, all running and all on
+// the latest routes (so every NF routes by the same bucket tables).
 func (l *lab) waitRunning(n int) {
-	waitFor(l.t, 10*time.Second, fmt.Sprintf("%d running NFs", n), func() bool { return len(l.m.Snapshot().NFs) == n })
+	waitFor(l.t, 10*time.Second, fmt.Sprintf("%d running NFs on the latest routes", n), func() bool {
+		s := l.m.Snapshot()
+		if len(s.NFs) != n {
+			return false
+		}
+		for _, nf := range s.NFs {
+			if !nf.Running || nf.Routes != s.Routes {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func TestChainOfThreeNFsWithEveryAction(t *testing.T) {

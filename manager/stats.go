@@ -19,6 +19,9 @@ type Snapshot struct {
 	NFs   []NFStats    `json:"nfs"`
 	Drops ManagerDrops `json:"drops"`
 	Pool  PoolStats    `json:"pool"`
+	// Routes is the latest routes version; an NF whose Routes equals it has
+	// applied every change.
+	Routes uint64 `json:"routes_version"`
 }
 
 // PortStats are one port's counters.
@@ -43,6 +46,8 @@ type NFStats struct {
 	ActDrop  uint64 `json:"act_drop"`
 	ActNext  uint64 `json:"act_next"`
 	Bad      uint64 `json:"bad_handovers"`
+	Running  bool   `json:"running"`
+	Routes   uint64 `json:"routes_version"` // the routes version the NF runs
 }
 
 // ManagerDrops are the manager's drops by reason, and NF events.
@@ -66,6 +71,7 @@ func (m *Manager) Snapshot() Snapshot {
 		}
 	}
 	m.mu.Lock()
+	s.Routes = m.routesVer
 	for _, nf := range m.nfs {
 		if nf == nil {
 			continue
@@ -74,7 +80,8 @@ func (m *Manager) Snapshot() Snapshot {
 		_, _, bad := m.pool.OwnerStats(nf.owner)
 		s.NFs = append(s.NFs, NFStats{Instance: uint16(nf.id), Service: uint16(nf.service), Tag: nf.tag, PID: nf.pid,
 			RX: c.RX.Load(), TX: c.TX.Load(), RXDrop: c.RXDrop.Load(), TXDrop: c.TXDrop.Load(),
-			ActOut: c.ActOut.Load(), ActToNF: c.ActToNF.Load(), ActDrop: c.ActDrop.Load(), ActNext: c.ActNext.Load(), Bad: bad})
+			ActOut: c.ActOut.Load(), ActToNF: c.ActToNF.Load(), ActDrop: c.ActDrop.Load(), ActNext: c.ActNext.Load(), Bad: bad,
+			Running: nf.running, Routes: m.pool.OwnerConfigVersion(nf.owner)})
 	}
 	m.mu.Unlock()
 	st := &m.Stats

@@ -64,6 +64,7 @@ func (nf *NF) loop(h Handler, bh BurstHandler) error {
 				return fmt.Errorf("apply routes %d: %w", p.Version, err)
 			}
 			rt = next
+			nf.cache.SetConfigVersion(rt.version) // the manager sees when routes have converged
 		}
 		got := 0
 		for _, r := range rt.inputs {

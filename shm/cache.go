@@ -51,6 +51,11 @@ func (c *Cache) Counters() *Counters {
 	return (*Counters)(unsafe.Add(c.r.cacheBase(c.owner), CacheLineBytes))
 }
 
+// SetConfigVersion publishes the version of the control plane's
+// configuration (routes, tables) that the owner now runs, so the creator can
+// tell when a change has reached every process.
+func (c *Cache) SetConfigVersion(v uint64) { atomic.StoreUint64(&c.hdr.config, v) }
+
 // Owner is the cache's owner ID.
 func (c *Cache) Owner() OwnerID { return c.owner }
 

@@ -87,7 +87,8 @@ type cacheHeader struct {
 	allocs uint64 // counters written by the owner, read by the creator for stats
 	frees  uint64
 	bad    uint64 // handovers refused by this owner's checks
-	_      [24]byte
+	config uint64 // control-plane configuration version the owner runs (Cache.SetConfigVersion)
+	_      [16]byte
 }
 
 // doorbellWord is one futex word and the number of processes asleep on it.

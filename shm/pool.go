@@ -296,6 +296,15 @@ func (p *Pool) OwnerStats(o OwnerID) (allocs, frees, bad uint64) {
 	return atomic.LoadUint64(&h.allocs), atomic.LoadUint64(&h.frees), atomic.LoadUint64(&h.bad)
 }
 
+// OwnerConfigVersion is the configuration version owner o last published
+// (Cache.SetConfigVersion).
+func (p *Pool) OwnerConfigVersion(o OwnerID) uint64 {
+	if o == 0 || uint64(o) >= p.r.l.caches.count {
+		return 0
+	}
+	return atomic.LoadUint64(&p.cacheHdr(o).config)
+}
+
 // OwnerCounters returns owner o's packet counters (nil if o is out of range).
 func (p *Pool) OwnerCounters(o OwnerID) *Counters {
 	if o == 0 || uint64(o) >= p.r.l.caches.count {

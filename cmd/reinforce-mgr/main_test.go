@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,7 @@ func TestDemoShowsTrafficAndExitsZero(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries and runs for seconds")
 	}
-	cmd := exec.Command("bash", "tools/demo.sh", "3")
+	cmd := exec.Command("bash", "tools/demo.sh", "3", "--name", fmt.Sprintf("demo-test-%d", os.Getpid()))
 	cmd.Dir = "../.."
 	t0 := time.Now()
 	out, err := cmd.CombinedOutput()
