@@ -123,7 +123,20 @@ func (h *Headers) l4Span(frame []byte) (from, to, field int, ok bool) {
 // for ICMPv4, the pseudo-header, including the stored checksum field. Each
 // part is folded to 16 bits before they are added, so nothing overflows.
 func (h *Headers) l4Sum(frame []byte, from, to int) uint64 {
-	acc := uint64(fold(sum(frame[from:to], 0)))
+	return h.l4SumSkip(frame, from, to, -1)
+}
+
+// l4SumSkip is l4Sum with the 16-bit word at skip (an even offset from from)
+// counted as zero, or nothing skipped if skip < 0. Skipping the word, rather
+// than adding its complement, keeps a sum of +0 from turning into -0
+// (0xFFFF), which would yield a checksum of 0x0000 instead of 0xFFFF.
+func (h *Headers) l4SumSkip(frame []byte, from, to, skip int) uint64 {
+	var acc uint64
+	if skip < 0 {
+		acc = uint64(fold(sum(frame[from:to], 0)))
+	} else {
+		acc = uint64(fold(sum(frame[from:skip], 0))) + uint64(fold(sum(frame[skip+2:to], 0)))
+	}
 	ip := frame[h.L3:]
 	switch {
 	case h.Proto == ProtoICMP: // RFC 792: no pseudo-header
@@ -174,9 +187,7 @@ func (h *Headers) L4Checksum(frame []byte) (c uint16, ok bool) {
 	if !ok {
 		return 0, false
 	}
-	acc := h.l4Sum(frame, from, to)
-	acc += uint64(^binary.BigEndian.Uint16(frame[field:])) // take the stored field out
-	c = ^fold(acc)
+	c = ^fold(h.l4SumSkip(frame, from, to, field))
 	if c == 0 && h.Proto == ProtoUDP {
 		c = 0xFFFF
 	}
