@@ -38,6 +38,7 @@ var childRoles = map[string]func() error{
 	"crash-producer": childCrashProducer,
 	"crash-consumer": childCrashConsumer,
 	"echo":           childEcho,
+	"count-consumer": childCountConsumer,
 }
 
 func envU64(name string) uint64 {
