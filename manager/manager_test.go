@@ -325,6 +325,7 @@ func TestRegistrationIsFastAndRefusalsUseONVMStatus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		nf.SetSummary(false)
 		took = append(took, time.Since(t0))
 		nf.Close()
 	}
@@ -341,6 +342,7 @@ func TestRegistrationIsFastAndRefusalsUseONVMStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keep.SetSummary(false)
 	defer keep.Close()
 	for _, tc := range []struct {
 		args nflib.Args
@@ -373,4 +375,30 @@ func TestNFExitsWhenManagerDies(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("NF did not exit after the manager went away")
 	}
+}
+
+func TestMessagesBetweenTwoNFs(t *testing.T) {
+	l := newLab(t, config.DeadNFReclaim, []int{1}, []int{2})
+	recv, rid := l.nf("-- -r 2 --", "msg-recv")
+	l.waitRunning(1)
+	send, sid := l.nf("-- -r 1 --", "msg-send:2")
+	if line := send.ReadLine(t, 10*time.Second); line != "sent" {
+		t.Fatalf("sender: %s", line)
+	}
+	for i := 0; i < 3; i++ {
+		want := fmt.Sprintf("msg %d hello %d from %d", sid, i, sid)
+		if got := recv.ReadLine(t, 10*time.Second); got != want {
+			t.Fatalf("receiver %d got %q, want %q", rid, got, want)
+		}
+	}
+}
+
+func TestIdleCallbackRunsAndStopsTheNF(t *testing.T) {
+	l := newLab(t, config.DeadNFReclaim, []int{1})
+	c, _ := l.nf("-- -r 1 --", "idle-stop")
+	if got := c.ReadLine(t, 10*time.Second); got != "idle stopped after 10" {
+		t.Fatalf("NF: %s", got)
+	}
+	c.Wait(t)
+	l.waitRunning(0)
 }

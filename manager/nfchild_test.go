@@ -48,11 +48,40 @@ func runChildNF() error {
 		shmtest.Reportf("error %v", err)
 		return nil
 	}
+	nf.SetSummary(false)
 	defer nf.Close()
 	shmtest.Reportf("ready %d", nf.InstanceID())
 	do := os.Getenv("NF_DO")
 	if do == "garbage" {
 		return garbage(nf)
+	}
+	if s, ok := strings.CutPrefix(do, "msg-send:"); ok {
+		// Setup sends three messages to service s, then the NF idles.
+		v, _ := strconv.Atoi(s)
+		return nf.RunWith(func(nflib.Packet) nflib.Action { return nflib.Drop }, nflib.Callbacks{
+			Setup: func(nf *nflib.NF) {
+				for i := 0; i < 3; i++ {
+					if err := nf.SendMsg(uint16(v), []byte(fmt.Sprintf("hello %d from %d", i, nf.InstanceID()))); err != nil {
+						shmtest.Reportf("send error %v", err)
+					}
+				}
+				shmtest.Reportf("sent")
+			},
+		})
+	}
+	if do == "msg-recv" {
+		return nf.RunWith(func(nflib.Packet) nflib.Action { return nflib.Drop }, nflib.Callbacks{
+			Msg: func(nf *nflib.NF, from uint16, data []byte) { shmtest.Reportf("msg %d %s", from, data) },
+		})
+	}
+	if do == "idle-stop" {
+		// The idle callback runs on every iteration and stops the NF at the tenth.
+		n := 0
+		err := nf.RunWith(func(nflib.Packet) nflib.Action { return nflib.Drop }, nflib.Callbacks{
+			Idle: func(*nflib.NF) bool { n++; return n == 10 },
+		})
+		shmtest.Reportf("idle stopped after %d", n)
+		return err
 	}
 	dropOdd := false
 	if rest, ok := strings.CutPrefix(do, "drop-odd:"); ok {

@@ -31,6 +31,7 @@ type txSource struct {
 
 type svcPlane struct {
 	ok      bool
+	first   InstanceID // where messages to the service go (ONVM: its first instance)
 	buckets [NumBuckets]InstanceID
 }
 
@@ -138,8 +139,8 @@ func (m *Manager) publishLocked() {
 		}
 	}
 	for s := 1; s < ctlmsg.MaxServices; s++ {
-		if len(m.reg.Instances(ServiceID(s))) > 0 {
-			dp.svc[s] = svcPlane{ok: true, buckets: m.reg.Buckets(ServiceID(s))}
+		if inst := m.reg.Instances(ServiceID(s)); len(inst) > 0 {
+			dp.svc[s] = svcPlane{ok: true, first: inst[0], buckets: m.reg.Buckets(ServiceID(s))}
 		}
 	}
 	for id, nf := range m.nfs {

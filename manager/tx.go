@@ -85,6 +85,9 @@ func (m *Manager) routineTX() {
 					q.n++
 				case act == shm.ActionToNF && int(dest) < ctlmsg.MaxServices && dp.svc[dest].ok:
 					id := dp.svc[dest].buckets[ctlmsg.BucketIndex(md.FlowHash)]
+					if md.MetaFlags&shm.FlagMessage != 0 {
+						id = dp.svc[dest].first
+					}
 					q := &nfQ[id]
 					if q.n == 0 {
 						touchedN[nn] = id

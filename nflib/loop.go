@@ -24,10 +24,10 @@ import (
 // Run runs the burst loop, calling h for every packet, until Stop, the
 // manager's stop message, the TTL (-t) or packet limit (-l), or the manager's
 // death (ErrManagerGone). A clean stop returns nil.
-func (nf *NF) Run(h Handler) error { return nf.loop(h, nil) }
+func (nf *NF) Run(h Handler) error { return nf.loop(h, nil, Callbacks{}) }
 
 // RunBurst is Run with a handler that sees whole bursts.
-func (nf *NF) RunBurst(h BurstHandler) error { return nf.loop(nil, h) }
+func (nf *NF) RunBurst(h BurstHandler) error { return nf.loop(nil, h, Callbacks{}) }
 
 // burstState is the loop's scratch, allocated once.
 type burstState struct {
@@ -38,11 +38,14 @@ type burstState struct {
 	touched [shm.MaxBurst]*outQ
 	// per-burst counts, added to the shared counters once per burst
 	drop, next, tonf, out uint64
+	msgs                  int
+	msg                   func(nf *NF, from uint16, data []byte)
 }
 
-func (nf *NF) loop(h Handler, bh BurstHandler) error {
+func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 	var rt *routeTable
 	st := new(burstState)
+	st.msg = cb.Msg
 	ready := func() bool {
 		if nf.stop.Load() || nf.routes.Load().Version != rt.version {
 			return true
@@ -55,6 +58,9 @@ func (nf *NF) loop(h Handler, bh BurstHandler) error {
 		return false
 	}
 	w := shm.Waiter{Bell: nf.bell}
+	if cb.Setup != nil {
+		cb.Setup(nf)
+	}
 	start := time.Now()
 	var rxTotal uint64
 	for iter := uint64(0); !nf.stop.Load(); iter++ {
@@ -71,7 +77,11 @@ func (nf *NF) loop(h Handler, bh BurstHandler) error {
 			got += nf.burstFrom(r, rt, st, h, bh)
 		}
 		rxTotal += uint64(got)
-		if got == 0 {
+		if cb.Idle != nil {
+			if cb.Idle(nf) {
+				break
+			}
+		} else if got == 0 {
 			w.Wait(ready)
 		}
 		if iter&1023 == 0 || got == 0 {
@@ -104,6 +114,8 @@ func (nf *NF) burstFrom(r *shm.Ring, rt *routeTable, st *burstState, h Handler, 
 		r.Release() // consumes entries the ownership check refused, if any
 		return 0
 	}
+	nd := 0
+	n, nd = nf.takeMessages(st, n)
 	if bh != nil {
 		for i := 0; i < n; i++ {
 			st.pk[i] = Packet{r: nf.region, slot: st.in[i]}
@@ -114,7 +126,7 @@ func (nf *NF) burstFrom(r *shm.Ring, rt *routeTable, st *burstState, h Handler, 
 			st.acts[i] = h(Packet{r: nf.region, slot: st.in[i]})
 		}
 	}
-	nd, nt := 0, 0
+	nt := 0
 	for i := 0; i < n; i++ {
 		q := nf.route(rt, st, st.in[i], st.acts[i])
 		if q == nil {
@@ -144,8 +156,10 @@ func (nf *NF) burstFrom(r *shm.Ring, rt *routeTable, st *burstState, h Handler, 
 	}
 	r.Release() // before Free: a freed slot must have left the ring's window
 	nf.freeAll(st.drops[:nd])
+	got := n + st.msgs
+	st.msgs = 0
 	c := nf.ctr
-	c.RX.Add(uint64(n))
+	c.RX.Add(uint64(got))
 	c.TX.Add(tx)
 	c.TXDrop.Add(txDrop)
 	c.ActDrop.Add(st.drop)
@@ -153,7 +167,31 @@ func (nf *NF) burstFrom(r *shm.Ring, rt *routeTable, st *burstState, h Handler, 
 	c.ActToNF.Add(st.tonf)
 	c.ActOut.Add(st.out)
 	st.drop, st.next, st.tonf, st.out = 0, 0, 0, 0
-	return n
+	return got
+}
+
+// takeMessages hands the messages among the n slots in st.in to the
+// message callback, moves them to the front of st.drops (a message is freed
+// once handled) and compacts the packets; it returns the packet count and
+// the number of drops so far.
+func (nf *NF) takeMessages(st *burstState, n int) (packets, drops int) {
+	k := 0
+	for i := 0; i < n; i++ {
+		s := st.in[i]
+		m := nf.region.Meta(s)
+		if m.MetaFlags&shm.FlagMessage == 0 {
+			st.in[k] = s
+			k++
+			continue
+		}
+		if st.msg != nil {
+			st.msg(nf, m.Src, nf.region.Packet(s))
+		}
+		st.drops[drops] = s
+		drops++
+		st.msgs++
+	}
+	return k, drops
 }
 
 // freeAll frees s, waiting for the manager's pool service if the drain ring
@@ -257,6 +295,7 @@ func (nf *NF) Inject(p Packet, a Action) bool {
 		return false
 	}
 	nf.ctr.TX.Add(1)
+	nf.returned++
 	return true
 }
 

@@ -55,6 +55,9 @@ type NF struct {
 	outs  map[uint32]*outQ     // owned by the loop
 	injRT *routeTable          // Inject's compiled routes
 
+	returned uint64 // packets injected (ONVM's tx_returned); loop goroutine only
+	summary  bool   // print ONVM's exit summary and write <tag>_stats.csv on Close
+
 	routes  atomic.Pointer[ctlmsg.Routes] // latest from the manager
 	stop    atomic.Bool
 	stopErr atomic.Pointer[error]
@@ -89,7 +92,7 @@ func Attach(tag string, a Args, sock string) (*NF, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to manager at %s: %w", sock, err)
 	}
-	nf := &NF{Args: a, tag: tag, conn: c, rd: bufio.NewReader(c),
+	nf := &NF{Args: a, tag: tag, conn: c, rd: bufio.NewReader(c), summary: true,
 		ins: map[uint32]*shm.Ring{}, outs: map[uint32]*outQ{}, ctlDone: make(chan struct{})}
 	if err := nf.register(); err != nil {
 		c.Close()
@@ -257,12 +260,18 @@ func (nf *NF) Owner() shm.OwnerID { return nf.owner }
 // Counters are the NF's packet counters as the manager sees them.
 func (nf *NF) Counters() *shm.Counters { return nf.ctr }
 
-// Close tells the manager the NF is stopping and releases the region.
-// Idempotent.
+// Close prints ONVM's exit summary and writes <tag>_stats.csv (unless
+// SetSummary(false)), tells the manager the NF is stopping and releases the
+// region. Call it after Run has returned. Idempotent.
 func (nf *NF) Close() error {
 	var err error
 	nf.closeOnce.Do(func() {
 		nf.stop.Store(true)
+		if nf.summary {
+			if serr := nf.writeSummary(os.Stdout); serr != nil {
+				fmt.Fprintf(os.Stderr, "%s: stats csv: %v\n", nf.tag, serr)
+			}
+		}
 		nf.send(ctlmsg.Stopping{})
 		nf.conn.Close()
 		<-nf.ctlDone

@@ -57,6 +57,7 @@ type Meta struct {
 const (
 	FlagHasHash uint16 = 1 << iota // FlowHash is valid
 	FlagHasSeq                     // Seq is valid
+	FlagMessage                    // the slot carries an NF-to-NF message, not a packet (ONVM's MSG_FROM_NF)
 )
 
 // Reset clears the metadata for a fresh packet of n data bytes.

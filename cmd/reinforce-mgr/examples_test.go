@@ -64,10 +64,12 @@ func TestSpeedTesterCirculatesThroughSimpleForward(t *testing.T) {
 	env := append(os.Environ(), "REINFORCE_SOCKET="+sock)
 	fwd := exec.Command(filepath.Join(bin, "simple_forward"), "--", "-r", "2", "--", "-d", "1", "-p", "0")
 	fwd.Env = env
+	fwd.Dir = bin // the NFs write <tag>_stats.csv on exit
 	var fout, sout syncBuf
 	fwd.Stdout, fwd.Stderr = &fout, &fout
 	st := exec.Command(filepath.Join(bin, "speed_tester"), "--", "-r", "1", "--", "-d", "2", "-c", "64", "-p", "200000")
 	st.Env = env
+	st.Dir = bin
 	st.Stdout, st.Stderr = &sout, &sout
 	if err := fwd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,112 @@
+package nflib
+
+import "github.com/reinforce-nfv/reinforce/shm"
+
+// Callbacks are the hooks of ONVM's function table besides the packet
+// handler (onvm_nflib_init_nf_function_table). Each runs on the burst loop's
+// goroutine, so it may use NewPacket, Inject, SendMsg and the NF's state
+// without locks.
+type Callbacks struct {
+	// Setup runs once before the first burst (ONVM: setup); it may create
+	// and inject packets.
+	Setup func(nf *NF)
+	// Idle runs on every loop iteration, busy or not (ONVM: user_actions); a
+	// true return stops the NF. An NF with an Idle callback polls instead of
+	// sleeping when it has no packets, as ONVM's NFs always do.
+	Idle func(nf *NF) bool
+	// Msg receives messages other NFs sent to this NF's service (ONVM:
+	// msg_handler). data is valid during the call only; from is the sender's
+	// instance ID.
+	Msg func(nf *NF, from uint16, data []byte)
+}
+
+// RunWith is Run with callbacks.
+func (nf *NF) RunWith(h Handler, cb Callbacks) error { return nf.loop(h, nil, cb) }
+
+// RunBurstWith is RunBurst with callbacks.
+func (nf *NF) RunBurstWith(h BurstHandler, cb Callbacks) error { return nf.loop(nil, h, cb) }
+
+// ErrMsgTooLarge reports a message larger than a packet slot's room.
+type msgError string
+
+func (e msgError) Error() string { return string(e) }
+
+// Message errors.
+const (
+	ErrMsgTooLarge msgError = "message larger than a packet slot"
+	ErrNoSlot      msgError = "no free packet slot for the message"
+	ErrMsgDropped  msgError = "message dropped: the ring to the manager is full"
+)
+
+// SendMsg sends data to the first instance of service (ONVM's
+// onvm_nflib_send_msg_to_nf). The message travels as a pool slot through
+// the manager, in order with this NF's packets. Call it from the loop's
+// goroutine (a handler or callback) or before Run.
+func (nf *NF) SendMsg(service uint16, data []byte) error {
+	p, ok := nf.NewPacket()
+	if !ok {
+		return ErrNoSlot
+	}
+	room := p.Room()[shm.HeadroomBytes:]
+	if len(data) > len(room) {
+		nf.Free(p)
+		return ErrMsgTooLarge
+	}
+	copy(room, data)
+	m := p.Meta()
+	m.Len = uint32(len(data))
+	m.MetaFlags |= shm.FlagMessage
+	m.Src = nf.instance
+	m.Action, m.Destination = shm.ActionToNF, service
+	var one [1]shm.Slot
+	one[0] = p.slot
+	k, _ := nf.cache.Stage(nf.toMgr.ring, one[:])
+	nf.toMgr.ring.Publish()
+	if k == 0 {
+		nf.freeAll(one[:])
+		return ErrMsgDropped
+	}
+	return nil
+}
+
+// Free returns a packet the NF holds (one it created, or kept) to the pool.
+func (nf *NF) Free(p Packet) {
+	var one [1]shm.Slot
+	one[0] = p.slot
+	nf.freeAll(one[:])
+}
+
+// InjectBulk sends packets the NF created or kept with action a (ONVM's
+// onvm_nflib_return_pkt_bulk), one publish per ring, and returns how many
+// it sent, from the front of pkts; the rest stay the caller's.
+func (nf *NF) InjectBulk(pkts []Packet, a Action) int {
+	rt := nf.injectRoutes()
+	var st burstState
+	sent := 0
+	for sent < len(pkts) {
+		q := nf.route(rt, &st, pkts[sent].slot, a)
+		if q == nil { // a drop verdict: free it, as the loop would
+			nf.Free(pkts[sent])
+			sent++
+			continue
+		}
+		// Gather the run of packets going to the same ring.
+		n := 0
+		for sent+n < len(pkts) && n < len(st.in) {
+			if n > 0 && nf.route(rt, &st, pkts[sent+n].slot, a) != q {
+				break
+			}
+			st.in[n] = pkts[sent+n].slot
+			n++
+		}
+		k, _ := nf.cache.Stage(q.ring, st.in[:n])
+		q.ring.Publish()
+		sent += k
+		nf.returned += uint64(k)
+		nf.ctr.TX.Add(uint64(k))
+		if k < n {
+			break // ring full: the caller keeps the rest
+		}
+	}
+	return sent
+}
