@@ -146,7 +146,7 @@ func TestReadMsgRejected(t *testing.T) {
 		{"oversize length", append(oversize, byte(TypeReady)), ErrFrameTooLarge, ""},
 		{"max uint32 length", []byte{0xff, 0xff, 0xff, 0xff}, ErrFrameTooLarge, ""},
 		{"type zero", frame(TypeInvalid, "{}"), ErrUnknownType, ""},
-		{"type past the last", frame(TypeRoutes+1, "{}"), ErrUnknownType, ""},
+		{"type past the last", frame(TypeFlowReply+1, "{}"), ErrUnknownType, ""},
 		{"type 255", frame(255, "{}"), ErrUnknownType, ""},
 		{"empty body", frame(TypeReady, ""), ErrBadBody, "not a JSON object"},
 		{"whitespace body", frame(TypeReady, " \n"), ErrBadBody, "not a JSON object"},

@@ -57,6 +57,10 @@ const (
 	TypeResponse
 	// TypeRoutes carries Routes (manager to NF).
 	TypeRoutes
+	// TypeFlowAdd carries FlowAdd (NF to manager).
+	TypeFlowAdd
+	// TypeFlowReply carries FlowReply (manager to NF).
+	TypeFlowReply
 )
 
 // Msg is a control message: one of Register, RegisterReply, Ready, Running,
@@ -276,6 +280,10 @@ func newMsg(t Type) any {
 		return new(Response)
 	case TypeRoutes:
 		return new(Routes)
+	case TypeFlowAdd:
+		return new(FlowAdd)
+	case TypeFlowReply:
+		return new(FlowReply)
 	default:
 		return nil
 	}
@@ -303,6 +311,10 @@ func deref(p any) Msg {
 	case *Response:
 		return *v
 	case *Routes:
+		return *v
+	case *FlowAdd:
+		return *v
+	case *FlowReply:
 		return *v
 	default:
 		// newMsg and deref list the same types; anything else is our bug.
@@ -377,3 +389,40 @@ func (m Routes) validate() error {
 	}
 	return nil
 }
+
+// FlowAdd asks the manager's flow director to send matching packets to a
+// chain (ONVM: an NF writing onvm_flow_dir entries). Prefixes are in
+// netip.Prefix text form ("" = any); port ranges are inclusive ([0,0] = any);
+// Proto 0 = any. A rule whose fields are all exact is an exact 5-tuple entry.
+type FlowAdd struct {
+	Chain    string    `json:"chain"`
+	Src      string    `json:"src,omitempty"`
+	Dst      string    `json:"dst,omitempty"`
+	SrcPorts [2]uint16 `json:"src_ports"`
+	DstPorts [2]uint16 `json:"dst_ports"`
+	Proto    uint8     `json:"proto"`
+	Priority int       `json:"priority"`
+}
+
+// Type returns TypeFlowAdd.
+func (FlowAdd) Type() Type { return TypeFlowAdd }
+
+func (m FlowAdd) validate() error {
+	if m.Chain == "" {
+		return fmt.Errorf("flow rule names no chain")
+	}
+	if m.SrcPorts[0] > m.SrcPorts[1] || m.DstPorts[0] > m.DstPorts[1] {
+		return fmt.Errorf("port range upside down")
+	}
+	return nil
+}
+
+// FlowReply answers FlowAdd: Error is empty on success.
+type FlowReply struct {
+	Error string `json:"error,omitempty"`
+}
+
+// Type returns TypeFlowReply.
+func (FlowReply) Type() Type { return TypeFlowReply }
+
+func (FlowReply) validate() error { return nil }

@@ -19,11 +19,13 @@ func _() {
 	_ = x[TypeRequest-8]
 	_ = x[TypeResponse-9]
 	_ = x[TypeRoutes-10]
+	_ = x[TypeFlowAdd-11]
+	_ = x[TypeFlowReply-12]
 }
 
-const _Type_name = "InvalidRegisterRegisterReplyReadyRunningStopStoppingErrorRequestResponseRoutes"
+const _Type_name = "InvalidRegisterRegisterReplyReadyRunningStopStoppingErrorRequestResponseRoutesFlowAddFlowReply"
 
-var _Type_index = [...]uint8{0, 7, 15, 28, 33, 40, 44, 52, 57, 64, 72, 78}
+var _Type_index = [...]uint8{0, 7, 15, 28, 33, 40, 44, 52, 57, 64, 72, 78, 85, 94}
 
 func (i Type) String() string {
 	idx := int(i) - 0

@@ -56,7 +56,9 @@ type NF struct {
 	injRT *routeTable          // Inject's compiled routes
 
 	returned uint64 // packets injected (ONVM's tx_returned); loop goroutine only
-	summary  bool   // print ONVM's exit summary and write <tag>_stats.csv on Close
+	reqMu    sync.Mutex
+	flowRep  chan ctlmsg.FlowReply // routineControl → AddFlow
+	summary  bool                  // print ONVM's exit summary and write <tag>_stats.csv on Close
 
 	routes  atomic.Pointer[ctlmsg.Routes] // latest from the manager
 	stop    atomic.Bool
@@ -93,7 +95,8 @@ func Attach(tag string, a Args, sock string) (*NF, error) {
 		return nil, fmt.Errorf("connect to manager at %s: %w", sock, err)
 	}
 	nf := &NF{Args: a, tag: tag, conn: c, rd: bufio.NewReader(c), summary: true,
-		ins: map[uint32]*shm.Ring{}, outs: map[uint32]*outQ{}, ctlDone: make(chan struct{})}
+		ins: map[uint32]*shm.Ring{}, outs: map[uint32]*outQ{}, ctlDone: make(chan struct{}),
+		flowRep: make(chan ctlmsg.FlowReply, 1)}
 	if err := nf.register(); err != nil {
 		c.Close()
 		if nf.region != nil {
@@ -221,6 +224,11 @@ func (nf *NF) routineControl() {
 			nf.bell.Ring()
 		case ctlmsg.Stop:
 			nf.halt(nil)
+		case ctlmsg.FlowReply:
+			select {
+			case nf.flowRep <- v:
+			default: // nobody asked: ignore
+			}
 		}
 	}
 }
@@ -282,4 +290,30 @@ func (nf *NF) Close() error {
 
 func (nf *NF) String() string {
 	return nf.tag + "#" + strconv.Itoa(int(nf.instance))
+}
+
+// AddFlow asks the manager's flow director to classify matching packets
+// onto a chain, and waits for its answer. Safe from any goroutine (requests
+// are serialised).
+func (nf *NF) AddFlow(r ctlmsg.FlowAdd) error {
+	nf.reqMu.Lock()
+	defer nf.reqMu.Unlock()
+	select { // a reply to an abandoned request must not answer this one
+	case <-nf.flowRep:
+	default:
+	}
+	if err := nf.send(r); err != nil {
+		return fmt.Errorf("add flow: %w", err)
+	}
+	select {
+	case rep := <-nf.flowRep:
+		if rep.Error != "" {
+			return fmt.Errorf("add flow: %s", rep.Error)
+		}
+		return nil
+	case <-nf.ctlDone:
+		return ErrManagerGone
+	case <-time.After(5 * time.Second):
+		return errors.New("add flow: no answer from the manager within 5 s")
+	}
 }
