@@ -188,15 +188,10 @@ func BenchmarkWakeupLatency(b *testing.B) {
 // BURST, counting them, then reports "ok N": the consumer half of
 // BenchmarkRingCrossProcess.
 func childCountConsumer() error {
-	r, err := attachEnv()
+	_, ring, err := attachRing()
 	if err != nil {
 		return err
 	}
-	ring, err := r.OpenRing(uint32(envU64("RING")))
-	if err != nil {
-		return err
-	}
-	shmtest.Reportf("pid %d", os.Getpid())
 	count, burst := envU64("COUNT"), int(envU64("BURST"))
 	buf := make([]shm.Slot, burst)
 	got := uint64(0)

@@ -73,16 +73,7 @@ func (c *Cache) Alloc(out []Slot) int {
 	}
 	k := 0
 	for _, s := range out[:n] {
-		i := s.Index()
-		if uint64(i) >= c.r.l.slots.count {
-			c.bad(1)
-			continue
-		}
-		st := c.r.slotState(i)
-		w := st.Load()
-		if stKind(w) != kindFill || stOwner(w) != c.owner || !stTagOK(w, s) ||
-			!st.CompareAndSwap(w, stateWord(stGen(w), kindHeld, c.owner, 0)) {
-			c.bad(1)
+		if !c.take(s, kindFill, uint16(c.owner)) {
 			continue
 		}
 		c.r.Meta(s).Reset(0)
@@ -172,6 +163,29 @@ func (c *Cache) transition(s Slot, from, to uint64, ring uint16, bump bool) bool
 	return true
 }
 
+// take makes c the holder of slot s if s's state is kind with the given
+// owner (fill slots) or ring (ring slots) and s's generation tag; otherwise
+// it counts a refused hand-over and returns false.
+func (c *Cache) take(s Slot, kind uint64, match uint16) bool {
+	i := s.Index()
+	if uint64(i) >= c.r.l.slots.count {
+		c.bad(1)
+		return false
+	}
+	st := c.r.slotState(i)
+	w := st.Load()
+	field := stRing(w)
+	if kind == kindFill {
+		field = uint16(stOwner(w))
+	}
+	if stKind(w) != kind || field != match || !stTagOK(w, s) ||
+		!st.CompareAndSwap(w, stateWord(stGen(w), kindHeld, c.owner, 0)) {
+		c.bad(1)
+		return false
+	}
+	return true
+}
+
 func (c *Cache) bad(n uint64) {
 	c.Bad += n
 	atomic.StoreUint64(&c.hdr.bad, c.Bad)
@@ -226,16 +240,7 @@ func (c *Cache) Peek(r *Ring, out []Slot) (int, error) {
 	}
 	k := 0
 	for _, s := range out[:n] {
-		i := s.Index()
-		if uint64(i) >= c.r.l.slots.count {
-			c.bad(1)
-			continue
-		}
-		st := c.r.slotState(i)
-		w := st.Load()
-		if stKind(w) != kindRing || stRing(w) != uint16(r.id) || !stTagOK(w, s) ||
-			!st.CompareAndSwap(w, stateWord(stGen(w), kindHeld, c.owner, 0)) {
-			c.bad(1)
+		if !c.take(s, kindRing, uint16(r.id)) {
 			continue
 		}
 		out[k] = s

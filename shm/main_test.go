@@ -48,18 +48,28 @@ func envU64(name string) uint64 {
 
 func attachEnv() (*shm.Region, error) { return shm.Attach(os.Getenv("REGION")) }
 
-// childSeqProducer enqueues 0..COUNT-1 into ring RING in bursts of BURST
-// (0 = random 1..64), then reports "done".
-func childSeqProducer() error {
+// attachRing attaches to $REGION, opens ring $RING and reports this
+// child's pid: the start of every single-ring child role.
+func attachRing() (*shm.Region, *shm.Ring, error) {
 	r, err := attachEnv()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	ring, err := r.OpenRing(uint32(envU64("RING")))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	shmtest.Reportf("pid %d", os.Getpid())
+	return r, ring, nil
+}
+
+// childSeqProducer enqueues 0..COUNT-1 into ring RING in bursts of BURST
+// (0 = random 1..64), then reports "done".
+func childSeqProducer() error {
+	_, ring, err := attachRing()
+	if err != nil {
+		return err
+	}
 	count, burst := envU64("COUNT"), int(envU64("BURST"))
 	var buf [64]shm.Slot
 	rnd := uint64(os.Getpid())
@@ -87,15 +97,10 @@ func childSeqProducer() error {
 // childSeqConsumer dequeues COUNT entries from ring RING, checking each is
 // the next number (no loss, no duplicate, in order), then reports "ok N".
 func childSeqConsumer() error {
-	r, err := attachEnv()
+	_, ring, err := attachRing()
 	if err != nil {
 		return err
 	}
-	ring, err := r.OpenRing(uint32(envU64("RING")))
-	if err != nil {
-		return err
-	}
-	shmtest.Reportf("pid %d", os.Getpid())
 	count := envU64("COUNT")
 	var buf [64]shm.Slot
 	want := uint64(0)

@@ -4,10 +4,10 @@
 package testenv
 
 import (
-	"bufio"
 	"os"
-	"strings"
 	"testing"
+
+	"github.com/reinforce-nfv/reinforce/shm"
 
 	"go.uber.org/goleak"
 )
@@ -34,33 +34,11 @@ func RequireRoot(t testing.TB, why string) {
 	}
 }
 
-// HugetlbfsMount returns the first mounted hugetlbfs with 2 MiB pages and free
-// pages, or "" when there is none.
-func HugetlbfsMount() string {
-	f, err := os.Open("/proc/mounts")
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 4 || fields[2] != "hugetlbfs" {
-			continue
-		}
-		if strings.Contains(fields[3], "pagesize=1G") || strings.Contains(fields[3], "pagesize=1024M") {
-			continue
-		}
-		return fields[1]
-	}
-	return ""
-}
-
 // RequireHugepages returns a hugetlbfs mount the test may create files on, or
 // skips (fails under CI) when none is mounted or writable.
 func RequireHugepages(t testing.TB) string {
 	t.Helper()
-	m := HugetlbfsMount()
+	m := shm.HugetlbfsMount()
 	if m == "" {
 		Skip(t, "no hugetlbfs mount (mount -t hugetlbfs nodev /dev/hugepages as root)")
 		return ""
