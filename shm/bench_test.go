@@ -2,7 +2,6 @@ package shm_test
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
