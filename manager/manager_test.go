@@ -1,8 +1,11 @@
 package manager_test
 
 import (
+	"bufio"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -401,4 +404,42 @@ func TestIdleCallbackRunsAndStopsTheNF(t *testing.T) {
 	}
 	c.Wait(t)
 	l.waitRunning(0)
+}
+
+func TestStatsAsJSONOverControlSocket(t *testing.T) {
+	l := newLab(t, config.DeadNFReclaim, []int{1})
+	l.nf("-- -r 1 --", "out:0")
+	l.waitRunning(1)
+	l.port.inject(frame(1), frame(2))
+	waitFor(t, 10*time.Second, "2 frames out", func() bool { return len(l.port.sent()) == 2 })
+	c, err := net.Dial("unix", l.m.SocketPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rd := bufio.NewReader(c)
+	if err := ctlmsg.WriteMsg(c, ctlmsg.Request{Cmd: "stats"}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := ctlmsg.ReadMsg(rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, ok := msg.(ctlmsg.Response)
+	if !ok || !resp.OK {
+		t.Fatalf("response %+v", msg)
+	}
+	var s manager.Snapshot
+	if err := json.Unmarshal(resp.Data, &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Ports) != 1 || s.Ports[0].RxPkts != 2 || s.Ports[0].TxPkts != 2 || len(s.NFs) != 1 || s.NFs[0].RX != 2 || s.NFs[0].ActOut != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+	// A second request on the same connection, then an unknown command.
+	ctlmsg.WriteMsg(c, ctlmsg.Request{Cmd: "bogus"})
+	msg, _ = ctlmsg.ReadMsg(rd)
+	if r, _ := msg.(ctlmsg.Response); r.OK || !strings.Contains(r.Error, "unknown command") {
+		t.Fatalf("bogus command answered %+v", msg)
+	}
 }
