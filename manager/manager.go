@@ -20,9 +20,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,7 +79,7 @@ type Manager struct {
 	edges     map[edge]uint32
 	nextRing  uint32
 	routesVer uint64
-	launched  []*exec.Cmd
+	launched  []*launchedNF
 	closed    bool
 
 	dp        atomic.Pointer[dataPlane]
@@ -200,36 +198,6 @@ func (m *Manager) Start() error {
 	return m.launchNFs()
 }
 
-// launchNFs starts the [[nf]] processes of the configuration with ONVM's
-// command line (cmd -- -r SID [-n IID] -- args) and the socket in SocketEnv.
-func (m *Manager) launchNFs() error {
-	for _, nf := range m.cfg.NFs {
-		argv := []string{"--", "-r", strconv.Itoa(nf.Service)}
-		if nf.Instance != 0 {
-			argv = append(argv, "-n", strconv.Itoa(nf.Instance))
-		}
-		argv = append(argv, "--")
-		argv = append(argv, nf.Command[1:]...)
-		cmd := exec.Command(nf.Command[0], argv...)
-		cmd.Env = append(append(os.Environ(), "REINFORCE_SOCKET="+m.sock), m.opt.NFEnv...)
-		cmd.Stdout, cmd.Stderr = m.opt.Stdout, m.opt.Stderr
-		if cmd.Stdout == nil {
-			cmd.Stdout = os.Stdout
-		}
-		if cmd.Stderr == nil {
-			cmd.Stderr = os.Stderr
-		}
-		if err := cmd.Start(); err != nil {
-			return fmt.Errorf("launch nf %s: %w", nf.Tag, err)
-		}
-		m.mu.Lock()
-		m.launched = append(m.launched, cmd)
-		m.mu.Unlock()
-		m.log.Info().Str("nf", nf.Tag).Int("pid", cmd.Process.Pid).Msg("launched NF")
-	}
-	return nil
-}
-
 // Close stops NFs first (a stop message, then a kill after a grace period),
 // then the data path and control socket, then frees the region. Idempotent.
 func (m *Manager) Close() error {
@@ -304,15 +272,8 @@ func (m *Manager) stopNFs(grace time.Duration) {
 			<-nf.gone
 		}
 	}
-	for _, c := range launched {
-		done := make(chan struct{})
-		go func() { c.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(grace):
-			c.Process.Kill()
-			<-done
-		}
+	for _, l := range launched {
+		l.stop(grace)
 	}
 }
 

@@ -50,6 +50,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "reinforce-mgr: --log-level: %v\n", err)
 		return 2
 	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano // milliseconds matter here
 	fi, _ := os.Stderr.Stat()
 	color := fi != nil && fi.Mode()&os.ModeCharDevice != 0 // no escape codes in files and pipes
 	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", NoColor: !color}).

@@ -27,7 +27,11 @@ func TestDemoShowsTrafficAndExitsZero(t *testing.T) {
 	}
 	s := string(out)
 	t.Logf("demo took %v", time.Since(t0))
-	for _, want := range []string{"Time to live exceeded, shutting down", "Reinforce summary", "NF 1 simple_forward", "NF 2 basic_monitor"} {
+	if n := strings.Count(s, "NF running"); n != 3 {
+		t.Errorf("%d NF registrations in the demo, want 3 (two NFs and the restart)", n)
+	}
+	for _, want := range []string{"Time to live exceeded, shutting down", "Reinforce summary", "NF 1 simple_forward", "NF 2 basic_monitor",
+		"demo: kill -9 simple_forward", "launched NF exited: restarting it", "inputs_kept=true"} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, s)
 		}

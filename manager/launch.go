@@ -1,0 +1,122 @@
+package manager
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/reinforce-nfv/reinforce/manager/config"
+)
+
+// launchedNF is an NF process the manager started from an [[nf]] entry.
+// routineSupervise waits for it and starts it again if it dies while the
+// manager runs (a cold restart: with an explicit instance ID and
+// dead_nf_policy = "retain" it carries on from the packets waiting in its
+// rings; local standbys come later).
+type launchedNF struct {
+	spec config.NF
+	mu   sync.Mutex // guards cmd and exited
+	cmd  *exec.Cmd
+	// exited is closed when the current process has been waited for.
+	exited chan struct{}
+}
+
+// restartLimit stops restarting an NF that dies this many times in a row
+// within restartWindow of starting: it is broken, not unlucky.
+const (
+	restartLimit  = 5
+	restartWindow = time.Second
+)
+
+// launchNFs starts the [[nf]] processes of the configuration with ONVM's
+// command line (cmd -- -r SID [-n IID] -- args) and the socket in SocketEnv.
+func (m *Manager) launchNFs() error {
+	for _, spec := range m.cfg.NFs {
+		l := &launchedNF{spec: spec}
+		if err := m.startLaunched(l); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.launched = append(m.launched, l)
+		m.ctlWG.Add(1)
+		m.mu.Unlock()
+		go m.routineSupervise(l)
+	}
+	return nil
+}
+
+func (m *Manager) startLaunched(l *launchedNF) error {
+	nf := l.spec
+	argv := []string{"--", "-r", strconv.Itoa(nf.Service)}
+	if nf.Instance != 0 {
+		argv = append(argv, "-n", strconv.Itoa(nf.Instance))
+	}
+	argv = append(argv, "--")
+	argv = append(argv, nf.Command[1:]...)
+	cmd := exec.Command(nf.Command[0], argv...)
+	cmd.Env = append(append(os.Environ(), "REINFORCE_SOCKET="+m.sock), m.opt.NFEnv...)
+	cmd.Stdout, cmd.Stderr = m.opt.Stdout, m.opt.Stderr
+	if cmd.Stdout == nil {
+		cmd.Stdout = os.Stdout
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("launch nf %s: %w", nf.Tag, err)
+	}
+	l.mu.Lock()
+	l.cmd, l.exited = cmd, make(chan struct{})
+	l.mu.Unlock()
+	m.log.Info().Str("nf", nf.Tag).Int("pid", cmd.Process.Pid).Msg("launched NF")
+	return nil
+}
+
+// routineSupervise waits for l's process and restarts it while the manager
+// runs. It stops when the process exits during Close (or restarting fails).
+func (m *Manager) routineSupervise(l *launchedNF) {
+	defer m.ctlWG.Done()
+	quick := 0
+	for {
+		l.mu.Lock()
+		cmd, exited := l.cmd, l.exited
+		l.mu.Unlock()
+		started := time.Now()
+		err := cmd.Wait()
+		close(exited)
+		if m.shutdown.Load() {
+			return
+		}
+		if time.Since(started) < restartWindow {
+			quick++
+		} else {
+			quick = 0
+		}
+		if quick >= restartLimit {
+			m.log.Error().Str("nf", l.spec.Tag).Int("tries", quick).Msg("NF keeps dying at start: not restarting it")
+			return
+		}
+		m.log.Warn().Str("nf", l.spec.Tag).Int("pid", cmd.Process.Pid).AnErr("exit", err).Msg("launched NF exited: restarting it")
+		if err := m.startLaunched(l); err != nil {
+			m.log.Error().Err(err).Msg("restart NF")
+			return
+		}
+	}
+}
+
+// stop waits up to grace for the current process to exit (the manager has
+// sent it a stop message), then kills it.
+func (l *launchedNF) stop(grace time.Duration) {
+	l.mu.Lock()
+	cmd, exited := l.cmd, l.exited
+	l.mu.Unlock()
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-exited
+	}
+}
