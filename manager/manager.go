@@ -173,7 +173,8 @@ func New(cfg config.Config, opt Options) (*Manager, error) {
 // Region is the manager's region.
 func (m *Manager) Region() *shm.Region { return m.region }
 
-// FinalSnapshot is the counters as Close left them (nil before Close).
+// FinalSnapshot is the counters as Close left them (nil before Close): the
+// ports' and the manager's at the end, the NFs' as they were when Close began.
 func (m *Manager) FinalSnapshot() *Snapshot { return m.final.Load() }
 
 // LastDeathSeen is when the manager last saw an NF's process end.
@@ -203,6 +204,7 @@ func (m *Manager) Start() error {
 func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		m.shutdown.Store(true)
+		beforeStop := m.Snapshot() // the NFs' last counters, before they exit
 		m.stopNFs(2 * time.Second)
 		m.stopping.Store(true)
 		if m.ln != nil {
@@ -221,6 +223,7 @@ func (m *Manager) Close() error {
 		m.mu.Unlock()
 		m.ctlWG.Wait()
 		final := m.Snapshot()
+		final.NFs = beforeStop.NFs
 		m.final.Store(&final)
 		m.closeErr = m.release()
 		m.log.Info().Msg("manager stopped")

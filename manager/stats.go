@@ -1,13 +1,12 @@
 package manager
 
 import (
-	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/manager/config"
+	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
 	"github.com/reinforce-nfv/reinforce/port"
 )
 
@@ -92,11 +91,15 @@ func (m *Manager) Snapshot() Snapshot {
 	return s
 }
 
-// routineStats prints stats every StatsInterval until Close sets stopping.
+// routineStats prints ONVM's stats (onvm_stats.c, ONVM-COMPAT.md §1.11) every
+// StatsInterval: the console table at -v 1 or 2, the raw CSV at -v 3 (its
+// header once at start). It stops when Close sets stopping. Unlike ONVM it
+// does not wait 5 s before the first period.
 func (m *Manager) routineStats() {
 	defer m.loopWG.Done()
+	mc := m.cfg.Manager
 	var out io.Writer
-	switch m.cfg.Manager.StatsOut {
+	switch mc.StatsOut {
 	case config.StatsStdout:
 		out = os.Stdout
 		if m.opt.Stdout != nil {
@@ -105,8 +108,12 @@ func (m *Manager) routineStats() {
 	case config.StatsStderr:
 		out = os.Stderr
 	}
-	prev := m.Snapshot()
-	tick := time.NewTicker(m.cfg.Manager.StatsInterval)
+	ren := onvmstats.New(onvmstats.Options{Verbosity: mc.Verbosity, SharedCore: mc.SharedCPU,
+		PeriodSeconds: int(mc.StatsInterval / time.Second), Stdout: mc.StatsOut == config.StatsStdout})
+	if out != nil && mc.Verbosity >= onvmstats.LevelRaw {
+		out.Write(onvmstats.RawHeader())
+	}
+	tick := time.NewTicker(mc.StatsInterval)
 	defer tick.Stop()
 	for !m.stopping.Load() {
 		select {
@@ -114,45 +121,23 @@ func (m *Manager) routineStats() {
 		case <-time.After(100 * time.Millisecond):
 			continue // notice stopping promptly
 		}
-		cur := m.Snapshot()
 		if out != nil {
-			io.WriteString(out, formatStats(prev, cur))
+			out.Write(ren.Console(onvmTick(m.Snapshot())))
 		}
-		prev = cur
 	}
 }
 
-// formatStats renders one period: totals and rates per port and per NF.
-func formatStats(prev, cur Snapshot) string {
-	dt := cur.Time.Sub(prev.Time).Seconds()
-	if dt <= 0 {
-		dt = 1
+// onvmTick converts a snapshot to the ONVM renderer's input: ports in
+// port-ID order (ONVM's portmask order), NFs as ONVM counts them.
+func onvmTick(s Snapshot) onvmstats.Tick {
+	t := onvmstats.Tick{Time: s.Time}
+	for i, p := range s.Ports {
+		t.Ports = append(t.Ports, onvmstats.Port{Index: i, ID: p.ID, RX: p.RxPkts, TX: p.TxPkts})
 	}
-	rate := func(a, b uint64) float64 { return float64(b-a) / dt }
-	var b strings.Builder
-	b.WriteString("PORTS\n-----\n")
-	for i, p := range cur.Ports {
-		var q port.Stats
-		if i < len(prev.Ports) {
-			q = prev.Ports[i].Stats
-		}
-		fmt.Fprintf(&b, "Port %d (%s): rx %d (%.0f pps)  tx %d (%.0f pps)  tx_drop %d\n",
-			p.ID, p.Name, p.RxPkts, rate(q.RxPkts, p.RxPkts), p.TxPkts, rate(q.TxPkts, p.TxPkts), p.TxDrops)
+	for _, n := range s.NFs {
+		t.NFs = append(t.NFs, onvmstats.NF{Tag: n.Tag, Instance: n.Instance, Service: n.Service,
+			RX: n.RX, TX: n.TX, RXDrop: n.RXDrop, TXDrop: n.TXDrop, ActOut: n.ActOut, ActToNF: n.ActToNF,
+			ActDrop: n.ActDrop, ActNext: n.ActNext})
 	}
-	b.WriteString("NFS\n---\n")
-	for _, n := range cur.NFs {
-		var q NFStats
-		for _, o := range prev.NFs {
-			if o.Instance == n.Instance && o.PID == n.PID {
-				q = o
-			}
-		}
-		fmt.Fprintf(&b, "NF %d %-14s svc %2d: rx %d (%.0f pps)  tx %d (%.0f pps)  rx_drop %d  tx_drop %d  out %d  tonf %d  drop %d  next %d\n",
-			n.Instance, n.Tag, n.Service, n.RX, rate(q.RX, n.RX), n.TX, rate(q.TX, n.TX), n.RXDrop, n.TXDrop,
-			n.ActOut, n.ActToNF, n.ActDrop, n.ActNext)
-	}
-	d := cur.Drops
-	fmt.Fprintf(&b, "MANAGER: no_nf %d  rx_ring_full %d  bad_meta %d  tx_ring_full %d  port_drop %d  bad_handover %d  nf_deaths %d  pool free %d/%d\n\n",
-		d.RXNoNF+d.TXNoNF, d.RXRingFull, d.TXBadMeta, d.TXRingFull, d.TXPortDrop, d.BadHandovers, d.NFDeaths, cur.Pool.Free, cur.Pool.Slots)
-	return b.String()
+	return t
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -150,7 +151,8 @@ func waitExit(t *testing.T, cmd *exec.Cmd, d time.Duration, out *syncBuf) {
 
 func waitTraffic(t *testing.T, out *syncBuf) {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(out.String(), "NF 2 basic_monitor"); time.Sleep(20 * time.Millisecond) {
+	row := regexp.MustCompile(`(?m)^basic_monitor\s+\d+\s+/\s+2\s+/\s+\d+\s+[1-9]\d*`) // ONVM's NF row with rx_pps > 0
+	for deadline := time.Now().Add(15 * time.Second); !row.MatchString(out.String()); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no stats with both NFs:\n%s", out.String())
 		}
