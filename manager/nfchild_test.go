@@ -83,6 +83,9 @@ func runChildNF() error {
 		shmtest.Reportf("idle stopped after %d", n)
 		return err
 	}
+	if do == "pass" { // forward along the chain without touching the packet
+		return nf.Run(func(nflib.Packet) nflib.Action { return nflib.Next })
+	}
 	dropOdd := false
 	if rest, ok := strings.CutPrefix(do, "drop-odd:"); ok {
 		dropOdd, do = true, rest

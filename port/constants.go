@@ -13,7 +13,7 @@ const (
 	DriverLoop = "loop"
 	// DriverAFPacket is a Linux AF_PACKET socket; not built yet.
 	DriverAFPacket = "afpacket"
-	// DriverPcap replays a capture file and writes one; not built yet.
+	// DriverPcap replays a capture file and writes one (package port/pcap, which a binary imports to register it).
 	DriverPcap = "pcap"
 	// DriverDPDK drives a NIC through DPDK under the dpdk build tag; not built yet.
 	DriverDPDK = "dpdk"

@@ -20,6 +20,7 @@ import (
 
 	"github.com/reinforce-nfv/reinforce/manager"
 	"github.com/reinforce-nfv/reinforce/manager/config"
+	_ "github.com/reinforce-nfv/reinforce/port/pcap" // registers the pcap driver
 )
 
 func main() {
