@@ -172,10 +172,24 @@ func (m *Manager) serveNF(c *net.UnixConn, rd *bufio.Reader, pid int, req ctlmsg
 			}
 			return
 		}
-		switch msg.(type) {
+		switch v := msg.(type) {
 		case ctlmsg.Stopping:
 			stopping = true
 			m.log.Info().Str("nf", nf.name()).Msg("NF stopping")
+		case ctlmsg.FlowAdd:
+			f, err := flowFromMsg(v)
+			if err == nil {
+				m.mu.Lock()
+				err = m.addFlow(f)
+				m.mu.Unlock()
+			}
+			rep := ctlmsg.FlowReply{}
+			if err != nil {
+				rep.Error = err.Error()
+			} else {
+				m.log.Info().Str("nf", nf.name()).Str("chain", v.Chain).Msg("flow rule added by NF")
+			}
+			nf.send(rep)
 		}
 	}
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/manager/config"
+	"github.com/reinforce-nfv/reinforce/manager/flowdir"
 	"github.com/reinforce-nfv/reinforce/port"
 	"github.com/reinforce-nfv/reinforce/shm"
 )
@@ -82,6 +83,7 @@ type Manager struct {
 	launched  []*launchedNF
 	closed    bool
 
+	flows     *flowdir.Table // one writer (the control plane, under mu), one reader (RX)
 	dp        atomic.Pointer[dataPlane]
 	lastDeath atomic.Int64 // when the last NF death was seen, Unix ns
 	shutdown  atomic.Bool  // Close has begun: NF exits are expected
@@ -157,6 +159,14 @@ func New(cfg config.Config, opt Options) (*Manager, error) {
 			return nil, fmt.Errorf("open port %d: %w", pc.ID, err)
 		}
 		m.ports[pc.ID] = p
+	}
+	if m.flows, err = flowdir.New(flowCapacity); err != nil {
+		return nil, err
+	}
+	for _, f := range cfg.Flows {
+		if err := m.addFlow(f); err != nil {
+			return nil, err
+		}
 	}
 	m.sock = opt.SocketPath
 	if m.sock == "" {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,6 +126,12 @@ type lab struct {
 // a memory port, in a private region and socket.
 func newLab(t *testing.T, policy config.DeadNFPolicy, chains ...[]int) *lab {
 	t.Helper()
+	return newLabWith(t, policy, nil, chains...)
+}
+
+// newLabWith is newLab with a last word on the configuration.
+func newLabWith(t *testing.T, policy config.DeadNFPolicy, edit func(*config.Config), chains ...[]int) *lab {
+	t.Helper()
 	cfg := config.DefaultConfig()
 	cfg.Manager.Name = fmt.Sprintf("t%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	cfg.Manager.RegionDir = "/dev/shm"
@@ -137,6 +144,9 @@ func newLab(t *testing.T, policy config.DeadNFPolicy, chains ...[]int) *lab {
 		cfg.Chains = append(cfg.Chains, config.Chain{Name: fmt.Sprintf("c%d", i), Services: c, OutPort: 0})
 	}
 	cfg.Manager.DefaultChain = "c0"
+	if edit != nil {
+		edit(&cfg)
+	}
 	p := &memPort{id: 0}
 	sock := filepath.Join(t.TempDir(), "ctl.sock")
 	m, err := manager.New(cfg, manager.Options{Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
@@ -441,5 +451,45 @@ func TestStatsAsJSONOverControlSocket(t *testing.T) {
 	msg, _ = ctlmsg.ReadMsg(rd)
 	if r, _ := msg.(ctlmsg.Response); r.OK || !strings.Contains(r.Error, "unknown command") {
 		t.Fatalf("bogus command answered %+v", msg)
+	}
+}
+
+func TestFlowRulesFromConfigAndFromAnNF(t *testing.T) {
+	l := newLabWith(t, config.DeadNFReclaim, func(c *config.Config) {
+		c.Flows = []config.Flow{{Chain: "c1", Src: netip.MustParsePrefix("10.0.0.5/32")}}
+	}, []int{1}, []int{2})
+	l.nf("-- -r 1 --", "out:0")
+	l.nf("-- -r 2 --", "out:0")
+	l.waitRunning(2)
+	// An NF adds an exact entry for flow 7 and a rule for flows 8..9, at run time.
+	nf, err := nflib.Attach("ctl", nflib.Args{Service: 3}, l.m.SocketPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf.SetSummary(false)
+	defer nf.Close()
+	if err := nf.AddFlow(ctlmsg.FlowAdd{Chain: "c1", Src: "10.0.0.7", Dst: "10.1.0.1", SrcPorts: [2]uint16{1007, 1007},
+		DstPorts: [2]uint16{53, 53}, Proto: 17}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nf.AddFlow(ctlmsg.FlowAdd{Chain: "c1", Src: "10.0.0.8/31"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nf.AddFlow(ctlmsg.FlowAdd{Chain: "nope"}); err == nil || !strings.Contains(err.Error(), "unknown chain") {
+		t.Fatalf("a rule for an unknown chain: %v", err)
+	}
+	for f := 0; f < 12; f++ {
+		l.port.inject(frame(f))
+	}
+	waitFor(t, 10*time.Second, "12 frames out", func() bool { return len(l.port.sent()) == 12 })
+	for _, fr := range l.port.sent() {
+		flow := int(fr[29]) // low byte of the source address
+		want := byte(1)
+		if flow == 5 || flow == 7 || flow == 8 || flow == 9 {
+			want = 2
+		}
+		if fr[markAt] != want {
+			t.Fatalf("flow %d went to service %d, want %d", flow, fr[markAt], want)
+		}
 	}
 }

@@ -10,9 +10,11 @@
 package config
 
 import (
-	"github.com/reinforce-nfv/reinforce/ctlmsg"
+	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/reinforce-nfv/reinforce/ctlmsg"
 )
 
 // Config is the whole manager configuration. It is a plain value with no locks: any number of
@@ -27,6 +29,9 @@ type Config struct {
 	Chains []Chain
 	// NFs is the [[nf]] list: NFs the manager launches itself. May be empty.
 	NFs []NF
+	// Flows is the [[flow]] list: the flow director's exact entries and rules, in file order
+	// (which breaks ties between rules of equal priority). May be empty.
+	Flows []Flow
 }
 
 // Manager is the [manager] table. Field comments give the TOML key.
@@ -117,6 +122,39 @@ type NF struct {
 	Command []string
 	// Standby asks for a standby process (standby).
 	Standby Standby
+}
+
+// Flow is one [[flow]] entry: packets of the flows it matches enter Chain rather than the
+// default chain (manager/flowdir). A zero field matches anything. An entry whose fields are
+// all exact (Exact) is an exact 5-tuple entry; any other is a wildcard rule. Field comments
+// give the TOML key.
+type Flow struct {
+	// Chain names the chain matching packets enter (chain), a configured [[chain]].
+	Chain string
+	// Src and Dst match the source and destination address (src, dst): an IPv4 or IPv6
+	// prefix with no host bits set; a plain address in the file means /32 or /128. A
+	// v4-mapped prefix (::ffff:a.b.c.d/96+n) is read as the IPv4 prefix a.b.c.d/n. The zero
+	// Prefix matches any address. An IPv4 prefix matches IPv4 flows only, an IPv6 one IPv6
+	// flows only, so Src and Dst, when both set, are of one family.
+	Src, Dst netip.Prefix
+	// SrcPorts and DstPorts are inclusive port ranges, low then high (src_port, dst_port:
+	// 80 or "1000-2000"); [0, 0] matches any port. Only TCP and UDP flows have ports.
+	SrcPorts, DstPorts [2]uint16
+	// Proto is the IP protocol number (proto: "tcp", "udp", "icmp", "icmpv6" or 1..255); 0
+	// matches any.
+	Proto uint8
+	// Priority orders rules (priority): a higher one is tried first, and among equals the
+	// earlier entry. Exact entries ignore it: they win over every rule.
+	Priority int
+}
+
+// Exact reports whether f names one flow in one direction: both addresses full-length, both
+// ports single, Proto set. The manager puts such an entry in the flow director's exact table;
+// any other is a rule. ICMP flows have no ports, so an ICMP entry is always a rule.
+func (f Flow) Exact() bool {
+	full := func(p netip.Prefix) bool { return p.IsValid() && p.Bits() == p.Addr().BitLen() }
+	single := func(r [2]uint16) bool { return r[0] != 0 && r[0] == r[1] }
+	return full(f.Src) && full(f.Dst) && single(f.SrcPorts) && single(f.DstPorts) && f.Proto != 0
 }
 
 // Driver names a port driver. The TOML spelling is the value, so it needs no String method.
@@ -216,6 +254,7 @@ func (c Config) Clone() Config {
 	for i := range out.NFs {
 		out.NFs[i].Command = slices.Clone(out.NFs[i].Command)
 	}
+	out.Flows = slices.Clone(c.Flows)
 	return out
 }
 

@@ -38,11 +38,12 @@ func Load(path string) (Config, []string, error) {
 }
 
 // Parse parses a TOML configuration; name is the file name used in messages. Keys missing
-// from [manager] keep their defaults; a file that gives [[port]], [[chain]] or [[nf]] replaces
-// that whole default list. On success it returns the configuration and one-line warnings
-// (such as CPUs in manager.cores that this machine lacks, which are dropped from Cores). On
-// failure it returns a zero Config and every problem found, each an *Error naming file, line
-// and key, joined with errors.Join. It never panics, and is safe for concurrent use.
+// from [manager] keep their defaults; a file that gives [[port]], [[chain]], [[nf]] or
+// [[flow]] replaces that whole default list. On success it returns the configuration and
+// one-line warnings (such as CPUs in manager.cores that this machine lacks, which are dropped
+// from Cores). On failure it returns a zero Config and every problem found, each an *Error
+// naming file, line and key, joined with errors.Join. It never panics, and is safe for
+// concurrent use.
 func Parse(name string, data []byte) (Config, []string, error) {
 	return parse(name, data, runtime.NumCPU())
 }
@@ -144,6 +145,14 @@ func (d *decoder) root(cfg *Config, raw map[string]any) (builtinChains bool) {
 				}
 			}
 		},
+		"flow": func(key string, v any) {
+			if ts, ok := d.tables(key, v); ok {
+				cfg.Flows = make([]Flow, len(ts))
+				for i, t := range ts {
+					cfg.Flows[i] = d.flow(indexKey(key, i), t)
+				}
+			}
+		},
 	})
 	return gotPorts && !gotChains
 }
@@ -209,6 +218,21 @@ func (d *decoder) nf(key string, t map[string]any) NF {
 		"standby":  d.str((*string)(&nf.Standby)),
 	})
 	return nf
+}
+
+func (d *decoder) flow(key string, t map[string]any) Flow {
+	var f Flow
+	d.require(key, t, "[[flow]]", "chain")
+	d.fields(key, t, map[string]setter{
+		"chain":    d.str(&f.Chain),
+		"src":      d.prefix(&f.Src),
+		"dst":      d.prefix(&f.Dst),
+		"src_port": d.ports(&f.SrcPorts),
+		"dst_port": d.ports(&f.DstPorts),
+		"proto":    d.proto(&f.Proto),
+		"priority": d.integer(&f.Priority),
+	})
+	return f
 }
 
 // fields decodes each key of t with its setter, in sorted order so messages are stable, and

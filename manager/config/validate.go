@@ -2,10 +2,13 @@ package config
 
 import (
 	"math"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reinforce-nfv/reinforce/pkt"
 )
 
 // Validate checks c as Parse checks a file, so cmd/ can call it after applying flags. It
@@ -25,6 +28,7 @@ func (c *Config) check(r *reporter, builtinChains bool) {
 	c.checkPorts(r)
 	c.checkChains(r, builtinChains)
 	c.checkNFs(r)
+	c.checkFlows(r)
 }
 
 func (c *Config) checkManager(r *reporter) {
@@ -192,6 +196,73 @@ func (c *Config) checkNFs(r *reporter) {
 		}
 		checkEnum(r, key+".standby", string(nf.Standby), StandbyNone, StandbyLocal)
 	}
+}
+
+func (c *Config) checkFlows(r *reporter) {
+	// An exact entry's 5-tuple → index of its first entry.
+	type tuple struct {
+		src, dst netip.Prefix
+		sp, dp   [2]uint16
+		proto    uint8
+	}
+	first := make(map[tuple]int)
+	for i, f := range c.Flows {
+		key := indexKey("flow", i)
+		if f.Chain == "" {
+			r.errorf(key+".chain", "must name a [[chain]]")
+		} else if _, ok := c.Chain(f.Chain); !ok {
+			r.errorf(key+".chain", "%q names no configured chain (chains: %s)", f.Chain, c.chainNames())
+		}
+		srcOK := checkPrefix(r, key+".src", f.Src)
+		if checkPrefix(r, key+".dst", f.Dst) && srcOK && f.Src.IsValid() && f.Dst.IsValid() && isIPv4Prefix(f.Src) != isIPv4Prefix(f.Dst) {
+			r.errorf(key+".dst", "%s is %s but src %s is %s; a flow has one address family", f.Dst, familyName(f.Dst), f.Src, familyName(f.Src))
+		}
+		for _, p := range []struct {
+			name string
+			r    [2]uint16
+		}{{"src_port", f.SrcPorts}, {"dst_port", f.DstPorts}} {
+			switch {
+			case p.r[0] > p.r[1]:
+				r.errorf(key+"."+p.name, "range %d-%d is backwards", p.r[0], p.r[1])
+			case p.r != [2]uint16{} && f.Proto != 0 && f.Proto != pkt.ProtoTCP && f.Proto != pkt.ProtoUDP:
+				r.errorf(key+"."+p.name, "only tcp and udp flows have ports, not proto %s", protoName(f.Proto))
+			}
+		}
+		// ICMP is IPv4's and ICMPv6 IPv6's: the other family's prefix can never match.
+		for _, p := range []netip.Prefix{f.Src, f.Dst} {
+			if f.Proto == pkt.ProtoICMP && p.IsValid() && !isIPv4Prefix(p) {
+				r.errorf(key+".proto", "IPv6 flows never carry icmp; use \"icmpv6\"")
+				break
+			}
+			if f.Proto == pkt.ProtoICMPv6 && p.IsValid() && isIPv4Prefix(p) {
+				r.errorf(key+".proto", "IPv4 flows never carry icmpv6; use \"icmp\"")
+				break
+			}
+		}
+		if f.Exact() {
+			t := tuple{unmapped(f.Src), unmapped(f.Dst), f.SrcPorts, f.DstPorts, f.Proto}
+			if j, dup := first[t]; dup {
+				r.errorf(key, "duplicate exact flow, already given by flow[%d]", j)
+			} else {
+				first[t] = i
+			}
+		}
+	}
+}
+
+// checkPrefix reports a set prefix that is invalid or has host bits set, and returns whether
+// p is usable (the zero Prefix is: it matches any address).
+func checkPrefix(r *reporter, key string, p netip.Prefix) bool {
+	switch {
+	case p == netip.Prefix{}:
+	case !p.IsValid(): // only from code: netip.PrefixFrom with a bad length keeps the address
+		r.errorf(key, "prefix of %s has a length out of range 0..%d", p.Addr(), p.Addr().BitLen())
+		return false
+	case p != p.Masked():
+		r.errorf(key, "%s has host bits set; did you mean %s?", p, p.Masked())
+		return false
+	}
+	return true
 }
 
 // checkRange reports v outside lo..hi and returns whether v is inside.

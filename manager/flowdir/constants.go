@@ -3,6 +3,10 @@ package flowdir
 // Implementation choices. ONVM's flow director has a fixed 1024-entry rte_hash (SDN_FT_ENTRIES,
 // ONVM-COMPAT.md §1.10) and no wildcard rules; these limits are ours.
 const (
+	// DefaultMaxFlows is an exact-entry capacity for callers with no better figure: ONVM's
+	// sdn_ft holds 1024 entries (ONVM-COMPAT.md §1.10). 2048 slots, 32 KiB of IPv4 slots.
+	DefaultMaxFlows = 1024
+
 	// MaxFlows is the largest exact-entry capacity New accepts, in entries. It needs 2^25 slots
 	// per address family: 512 MiB of IPv4 slots and 2 GiB of IPv6 slots once both are in use.
 	MaxFlows = 1 << 24
@@ -17,6 +21,11 @@ const (
 	// (a Delete in progress, tens of nanoseconds) before it yields the processor each time, in
 	// case the writer was descheduled inside its critical section.
 	spinsBeforeYield = 128
+
+	// burstGroup is how many flows LookupBurst prefetches together, in flows: enough to keep
+	// a core's outstanding-miss slots busy (16 to 24 L1 miss buffers on current x86 cores), few
+	// enough that the group's keys stay in registers and L1.
+	burstGroup = 16
 )
 
 // Layout of a slot's meta word (slot4.meta, slot6.meta): the non-address part of the key, the

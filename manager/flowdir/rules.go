@@ -11,12 +11,13 @@ import (
 // Wildcard rules. ONVM has none (its flow director is exact-match only, ONVM-COMPAT.md §3.6);
 // they are ours, for [[flow]] entries and FlowAdd requests that are not a full 5-tuple.
 //
-// Matching is a linear scan over the rules compiled into flat structs of masks and ranges,
-// sorted by priority, first match wins. A rule costs one predictable pass of about a dozen
-// integer operations with no branch until the verdict (BenchmarkRules: about 1 ns per rule
-// on the reference machine), so the scan stays below one exact-table miss to DRAM up to a
-// few dozen rules; beyond that, a tuple-space or decision-tree classifier would be the next
-// step. The scan runs only when the exact tables miss.
+// Matching is a linear scan over the rules compiled into flat, pointer-free structs of masks
+// and ranges (80 bytes each), sorted by priority; the first match wins. A rule costs about a
+// dozen integer operations: BenchmarkRules, where every lookup scans to the last rule, gives
+// 7 ns for 1 rule, 11 for 4, 27 for 16 and 87 for 64 on the reference machine, about 1.3 ns
+// per rule. Sixteen rules thus cost about two L1-resident exact hits and a fifth of one DRAM
+// miss; past a few dozen rules the scan would dominate, and a tuple-space or decision-tree
+// classifier would be the next step. The scan runs only when the exact tables miss.
 
 // ErrBadRule is returned (wrapped, with the reason) for a Rule that can never be compiled.
 var ErrBadRule = errors.New("flowdir: bad rule")
