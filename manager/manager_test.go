@@ -446,6 +446,9 @@ func TestStatsAsJSONOverControlSocket(t *testing.T) {
 	if len(s.Ports) != 1 || s.Ports[0].RxPkts != 2 || s.Ports[0].TxPkts != 2 || len(s.NFs) != 1 || s.NFs[0].RX != 2 || s.NFs[0].ActOut != 2 {
 		t.Fatalf("stats %+v", s)
 	}
+	if s.NFs[0].Proc.RSSBytes == 0 || s.Manager.RSSBytes == 0 {
+		t.Fatalf("no process metrics: NF %+v, manager %+v", s.NFs[0].Proc, s.Manager)
+	}
 	// A second request on the same connection, then an unknown command.
 	ctlmsg.WriteMsg(c, ctlmsg.Request{Cmd: "bogus"})
 	msg, _ = ctlmsg.ReadMsg(rd)

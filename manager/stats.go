@@ -5,6 +5,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/shirou/gopsutil/v3/process"
+
 	"github.com/reinforce-nfv/reinforce/manager/config"
 	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
 	"github.com/reinforce-nfv/reinforce/port"
@@ -21,6 +23,9 @@ type Snapshot struct {
 	// Routes is the latest routes version; an NF whose Routes equals it has
 	// applied every change.
 	Routes uint64 `json:"routes_version"`
+	// Manager is the manager process's own CPU and memory (its RSS includes
+	// the pages of the region it has touched).
+	Manager ProcStats `json:"manager"`
 }
 
 // PortStats are one port's counters.
@@ -32,21 +37,29 @@ type PortStats struct {
 
 // NFStats are one NF's counters (ONVM's onvm_nf stats).
 type NFStats struct {
-	Instance uint16 `json:"instance"`
-	Service  uint16 `json:"service"`
-	Tag      string `json:"tag"`
-	PID      int    `json:"pid"`
-	RX       uint64 `json:"rx"`
-	TX       uint64 `json:"tx"`
-	RXDrop   uint64 `json:"rx_drop"`
-	TXDrop   uint64 `json:"tx_drop"`
-	ActOut   uint64 `json:"act_out"`
-	ActToNF  uint64 `json:"act_tonf"`
-	ActDrop  uint64 `json:"act_drop"`
-	ActNext  uint64 `json:"act_next"`
-	Bad      uint64 `json:"bad_handovers"`
-	Running  bool   `json:"running"`
-	Routes   uint64 `json:"routes_version"` // the routes version the NF runs
+	Instance uint16    `json:"instance"`
+	Service  uint16    `json:"service"`
+	Tag      string    `json:"tag"`
+	PID      int       `json:"pid"`
+	RX       uint64    `json:"rx"`
+	TX       uint64    `json:"tx"`
+	RXDrop   uint64    `json:"rx_drop"`
+	TXDrop   uint64    `json:"tx_drop"`
+	ActOut   uint64    `json:"act_out"`
+	ActToNF  uint64    `json:"act_tonf"`
+	ActDrop  uint64    `json:"act_drop"`
+	ActNext  uint64    `json:"act_next"`
+	Bad      uint64    `json:"bad_handovers"`
+	Running  bool      `json:"running"`
+	Routes   uint64    `json:"routes_version"` // the routes version the NF runs
+	Proc     ProcStats `json:"proc"`
+}
+
+// ProcStats are a process's CPU and memory use, read from /proc with
+// gopsutil. Zero when the process could not be read (it just exited).
+type ProcStats struct {
+	CPUPercent float64 `json:"cpu_percent"` // since the process started, 100 = one CPU
+	RSSBytes   uint64  `json:"rss_bytes"`
 }
 
 // ManagerDrops are the manager's drops by reason, and NF events.
@@ -83,6 +96,10 @@ func (m *Manager) Snapshot() Snapshot {
 			Running: nf.running, Routes: m.pool.OwnerConfigVersion(nf.owner)})
 	}
 	m.mu.Unlock()
+	for i := range s.NFs {
+		s.NFs[i].Proc = procStats(int32(s.NFs[i].PID))
+	}
+	s.Manager = procStats(int32(os.Getpid()))
 	st := &m.Stats
 	s.Drops = ManagerDrops{RXNoNF: st.RXNoNF.Load(), RXRingFull: st.RXRingFull.Load(), TXNoNF: st.TXNoNF.Load(), TXBadMeta: st.TXBadMeta.Load(),
 		TXRingFull: st.TXRingFull.Load(), TXPortDrop: st.TXPortDrop.Load(), BadHandovers: st.BadHandovers.Load(),
@@ -140,4 +157,21 @@ func onvmTick(s Snapshot) onvmstats.Tick {
 			ActDrop: n.ActDrop, ActNext: n.ActNext})
 	}
 	return t
+}
+
+// procStats reads a process's CPU and memory; it is for the stats period
+// and the control socket, never the data path.
+func procStats(pid int32) ProcStats {
+	p, err := process.NewProcess(pid)
+	if err != nil {
+		return ProcStats{}
+	}
+	var ps ProcStats
+	if c, err := p.CPUPercent(); err == nil {
+		ps.CPUPercent = c
+	}
+	if mem, err := p.MemoryInfo(); err == nil {
+		ps.RSSBytes = mem.RSS
+	}
+	return ps
 }

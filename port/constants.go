@@ -11,7 +11,7 @@ const (
 	DriverNull = "null"
 	// DriverLoop returns TX frames on RX (Loop).
 	DriverLoop = "loop"
-	// DriverAFPacket is a Linux AF_PACKET socket; not built yet.
+	// DriverAFPacket is a Linux AF_PACKET socket (package port/afpacket, which a binary imports to register it).
 	DriverAFPacket = "afpacket"
 	// DriverPcap replays a capture file and writes one (package port/pcap, which a binary imports to register it).
 	DriverPcap = "pcap"

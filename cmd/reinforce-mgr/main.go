@@ -20,7 +20,8 @@ import (
 
 	"github.com/reinforce-nfv/reinforce/manager"
 	"github.com/reinforce-nfv/reinforce/manager/config"
-	_ "github.com/reinforce-nfv/reinforce/port/pcap" // registers the pcap driver
+	_ "github.com/reinforce-nfv/reinforce/port/afpacket" // registers the afpacket driver
+	_ "github.com/reinforce-nfv/reinforce/port/pcap"     // registers the pcap driver
 )
 
 func main() {
