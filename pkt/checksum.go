@@ -79,8 +79,9 @@ func pseudoSum4(ip []byte, proto uint8, n int) uint64 {
 // header the destination should be the final one; we use the header's, as
 // a Routing header is rare on the paths we serve.
 func pseudoSum6(ip []byte, proto uint8, n int) uint64 {
-	acc := sum(ip[8:40], 0)
-	return acc + uint64(proto) + uint64(n)
+	// Fold first: sum may return nearly 2^64, and a carry out of the
+	// additions below would be lost (found by FuzzDecode).
+	return uint64(fold(sum(ip[8:40], 0))) + uint64(proto) + uint64(n)
 }
 
 // l4Span returns the transport segment's bounds [from, to) and the offset of
