@@ -11,6 +11,7 @@ package manager
 //	nothing received → short sleep (ports have no doorbell)
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
@@ -21,6 +22,20 @@ import (
 type instQ struct {
 	buf [shm.MaxBurst]shm.Slot
 	n   int
+}
+
+// sendQ sends q's packets into ring (when the NF is there to read it),
+// moves what did not fit to drops, counting it in full, and empties q. It
+// returns how many it moved to drops.
+func sendQ(c *shm.Cache, ok bool, ring *shm.Ring, q *instQ, drops []shm.Slot, full *atomic.Uint64) int {
+	k := 0
+	if ok && ring != nil {
+		k, _ = c.Send(ring, q.buf[:q.n])
+	}
+	full.Add(uint64(q.n - k))
+	n := copy(drops, q.buf[k:q.n])
+	q.n = 0
+	return n
 }
 
 // routineRX runs the RX path until Close sets stopping and rings bellRX.
@@ -99,15 +114,7 @@ func (m *Manager) routineRX() {
 			}
 			m.Stats.RXNoNF.Add(uint64(nd))
 			for _, id := range touched[:nt] {
-				q := &qs[id]
-				ring := rings.get(dp.nf[id].fromRX)
-				k := 0
-				if ring != nil && dp.nf[id].ok {
-					k, _ = c.Send(ring, q.buf[:q.n])
-				}
-				m.Stats.RXRingFull.Add(uint64(q.n - k))
-				nd += copy(drops[nd:], q.buf[k:q.n])
-				q.n = 0
+				nd += sendQ(c, dp.nf[id].ok, rings.get(dp.nf[id].fromRX), &qs[id], drops[nd:], &m.Stats.RXRingFull)
 			}
 			for k := 0; k < nd && !m.stopping.Load(); {
 				k += c.Free(drops[k:nd])

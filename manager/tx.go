@@ -117,14 +117,7 @@ func (m *Manager) routineTX() {
 				q.n = 0
 			}
 			for _, id := range touchedN[:nn] {
-				q := &nfQ[id]
-				k := 0
-				if to := rings.get(dp.nf[id].fromTX); to != nil && dp.nf[id].ok {
-					k, _ = c.Send(to, q.buf[:q.n])
-				}
-				m.Stats.TXRingFull.Add(uint64(q.n - k))
-				nd += copy(drops[nd:], q.buf[k:q.n])
-				q.n = 0
+				nd += sendQ(c, dp.nf[id].ok, rings.get(dp.nf[id].fromTX), &nfQ[id], drops[nd:], &m.Stats.TXRingFull)
 			}
 			for k := 0; k < nd && !m.stopping.Load(); {
 				k += c.Free(drops[k:nd])

@@ -30,16 +30,9 @@ func main() {
 }
 
 func run(prog string, argv []string, w nfapp.IO) int {
-	every := uint64(defaultPrintDelay)
-	if !nfapp.Parse(prog, argv, w, usage, func(app []string) error {
-		opts, _, err := getopt.Parse(app, "p:")
-		for _, o := range opts {
-			if n, perr := o.Uint(1<<64 - 1); perr != nil {
-				return perr
-			} else {
-				every = n
-			}
-		}
+	var every uint64
+	if !nfapp.Parse(prog, argv, w, usage, func(app []string) (err error) {
+		every, err = getopt.PrintDelay(app, defaultPrintDelay)
 		return err
 	}) {
 		return 1

@@ -26,16 +26,9 @@ func main() {
 }
 
 func run(prog string, argv []string, w nfapp.IO) int {
-	every := uint64(defaultPrintDelay)
-	if !nfapp.Parse(prog, argv, w, usage, func(app []string) error {
-		opts, _, err := getopt.Parse(app, "p:")
-		for _, o := range opts {
-			n, perr := o.Uint(1<<64 - 1)
-			if perr != nil {
-				return perr
-			}
-			every = n
-		}
+	var every uint64
+	if !nfapp.Parse(prog, argv, w, usage, func(app []string) (err error) {
+		every, err = getopt.PrintDelay(app, defaultPrintDelay)
 		return err
 	}) {
 		return 1

@@ -131,3 +131,18 @@ func (o Opt) MAC() ([6]byte, error) {
 	}
 	return mac, nil
 }
+
+// PrintDelay parses the command line of an NF whose only flag is ONVM's
+// "-p <print_delay>" (getopt string "p:") and returns the delay, def when -p
+// is absent.
+func PrintDelay(args []string, def uint64) (uint64, error) {
+	opts, _, err := Parse(args, "p:")
+	for _, o := range opts {
+		n, perr := o.Uint(1<<64 - 1)
+		if perr != nil {
+			return def, perr
+		}
+		def = n
+	}
+	return def, err
+}

@@ -117,3 +117,21 @@ func TestMACTakesSixHexGroups(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintDelay(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    uint64
+		wantErr bool
+	}{
+		{nil, 7, false},
+		{[]string{"-p", "100"}, 100, false},
+		{[]string{"-p", "x"}, 7, true},
+		{[]string{"-q"}, 7, true},
+	} {
+		got, err := PrintDelay(tc.args, 7)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("%v: %d, %v", tc.args, got, err)
+		}
+	}
+}
