@@ -225,10 +225,17 @@ func TestChainOfThreeNFsWithEveryAction(t *testing.T) {
 			t.Fatalf("odd flow %d was not dropped", f[35])
 		}
 	}
-	s := l.m.Snapshot()
+	// An NF adds a burst's counts after publishing it, so the counters may
+	// trail the frames by a moment: wait for them, then demand exact values.
 	var next, tonf, out, drop uint64
-	for _, n := range s.NFs {
-		next, tonf, out, drop = next+n.ActNext, tonf+n.ActToNF, out+n.ActOut, drop+n.ActDrop
+	count := func() bool {
+		next, tonf, out, drop = 0, 0, 0, 0
+		for _, n := range l.m.Snapshot().NFs {
+			next, tonf, out, drop = next+n.ActNext, tonf+n.ActToNF, out+n.ActOut, drop+n.ActDrop
+		}
+		return next+tonf+out+drop >= 2*flows
+	}
+	for deadline := time.Now().Add(5 * time.Second); !count() && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 	}
 	if next != flows/2 || tonf != flows/2 || out != flows/2 || drop != flows/2 {
 		t.Fatalf("actions next=%d tonf=%d out=%d drop=%d, want %d each", next, tonf, out, drop, flows/2)
@@ -422,6 +429,10 @@ func TestStatsAsJSONOverControlSocket(t *testing.T) {
 	l.waitRunning(1)
 	l.port.inject(frame(1), frame(2))
 	waitFor(t, 10*time.Second, "2 frames out", func() bool { return len(l.port.sent()) == 2 })
+	waitFor(t, 5*time.Second, "the NF's counters", func() bool { // they trail the frames by a moment
+		s := l.m.Snapshot()
+		return len(s.NFs) == 1 && s.NFs[0].ActOut == 2
+	})
 	c, err := net.Dial("unix", l.m.SocketPath())
 	if err != nil {
 		t.Fatal(err)
