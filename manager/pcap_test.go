@@ -78,7 +78,7 @@ func TestPcapReplayThroughAChain(t *testing.T) {
 			cfg.Manager.RegionDir = "/dev/shm"
 			cfg.Manager.PoolSlots = 4096
 			cfg.Manager.Jumbo = true // some captured frames are larger than 2 KiB
-			cfg.Manager.RingSize = 1024
+			cfg.Manager.RingSize = 4096 // holds a whole capture: a full-speed replay cannot overflow a ring
 			cfg.Manager.StatsOut = config.StatsNone
 			cfg.Ports[0].Driver = config.DriverPcap
 			cfg.Ports[0].Path, cfg.Ports[0].OutPath = in, out
