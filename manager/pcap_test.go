@@ -77,7 +77,7 @@ func TestPcapReplayThroughAChain(t *testing.T) {
 			cfg.Manager.Name = fmt.Sprintf("pc%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 			cfg.Manager.RegionDir = "/dev/shm"
 			cfg.Manager.PoolSlots = 4096
-			cfg.Manager.Jumbo = true // some captured frames are larger than 2 KiB
+			cfg.Manager.Jumbo = true    // some captured frames are larger than 2 KiB
 			cfg.Manager.RingSize = 4096 // holds a whole capture: a full-speed replay cannot overflow a ring
 			cfg.Manager.StatsOut = config.StatsNone
 			cfg.Ports[0].Driver = config.DriverPcap
