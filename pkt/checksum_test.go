@@ -2,22 +2,10 @@ package pkt
 
 import (
 	"encoding/binary"
-	"flag"
-	"math/rand/v2"
 	"testing"
-	"time"
+
+	"github.com/reinforce-nfv/reinforce/internal/testenv"
 )
-
-var seedFlag = flag.Uint64("seed", 0, "seed for the randomised tests (0: time-based, printed)")
-
-func testRand(t testing.TB) *rand.Rand {
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay with -seed=%d)", seed, seed)
-	return rand.New(rand.NewPCG(seed, 0))
-}
 
 func TestChecksumKnownVectors(t *testing.T) {
 	tests := []struct {
@@ -42,7 +30,7 @@ func TestChecksumKnownVectors(t *testing.T) {
 }
 
 func TestChecksumMatchesNaive(t *testing.T) {
-	r := testRand(t)
+	r := testenv.Rand(t)
 	buf := make([]byte, 9700)
 	for i := 0; i < 3000; i++ {
 		n := r.IntN(len(buf))
@@ -90,7 +78,7 @@ func allZero(b []byte) bool {
 }
 
 func TestChecksumUpdateMatchesRecompute(t *testing.T) {
-	r := testRand(t)
+	r := testenv.Rand(t)
 	b := make([]byte, 40)
 	for i := 0; i < 100000; i++ {
 		for j := range b {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"testing"
+
+	"github.com/reinforce-nfv/reinforce/internal/testenv"
 )
 
 func TestFiveTuple(t *testing.T) {
@@ -47,7 +49,7 @@ func TestFiveTuple(t *testing.T) {
 }
 
 func TestSymmetricHashIsSymmetric(t *testing.T) {
-	r := testRand(t)
+	r := testenv.Rand(t)
 	for i := 0; i < 100000; i++ {
 		var ft FiveTuple
 		for j := range ft.SrcIP {
@@ -122,7 +124,7 @@ func chiSquare(counts []int, n int) float64 {
 // TestSymmetricHashAvalanche flips each input bit and checks that about half
 // the output bits change on average (a weak mixer leaves whole bytes fixed).
 func TestSymmetricHashAvalanche(t *testing.T) {
-	r := testRand(t)
+	r := testenv.Rand(t)
 	const trials = 20000
 	var total, flips int
 	for range trials {

@@ -1,25 +1,12 @@
 package port_test
 
 import (
-	"flag"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/shm"
 	"github.com/reinforce-nfv/reinforce/shm/shmtest"
 )
-
-var seedFlag = flag.Uint64("seed", 0, "seed for the randomised tests (0: time-based, printed)")
-
-func testRand(t testing.TB) *rand.Rand {
-	seed := *seedFlag
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay with -seed=%d)", seed, seed)
-	return rand.New(rand.NewPCG(seed, 0))
-}
 
 // Owners of the test regions, as the manager has them: one cache for the
 // RX loop and one for the TX loop.
@@ -51,30 +38,6 @@ func newRegion(t testing.TB, o shm.Options, service bool) (r *shm.Region, rx, tx
 		t.Cleanup(r.Pool().StopService)
 	}
 	return r, rx, tx
-}
-
-// checkPoolWhole fails t if any cache still holds slots it allocated or
-// received (allocations not matched by frees) or counted a bad reference;
-// then it returns the caches' fill rings to the pool and checks every slot
-// is free again.
-func checkPoolWhole(t testing.TB, r *shm.Region, caches ...*shm.Cache) {
-	t.Helper()
-	for _, c := range caches {
-		if c.Allocs != c.Frees || c.Bad != 0 {
-			t.Fatalf("owner %d: %d allocs, %d frees, %d bad", c.Owner(), c.Allocs, c.Frees, c.Bad)
-		}
-	}
-	p := r.Pool()
-	p.StopService()
-	p.Service()
-	for _, c := range caches {
-		if _, err := p.Reclaim(c.Owner(), shm.ReclaimOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if p.FreeCount() != p.Capacity() {
-		t.Fatalf("pool has %d of %d slots free", p.FreeCount(), p.Capacity())
-	}
 }
 
 // rxAll polls p.RxBurst with c until it has received n frames, servicing

@@ -43,7 +43,7 @@ func randFrame(rnd interface{ Uint32() uint32 }, n int) []byte {
 
 func TestLoopRoundTrip(t *testing.T) {
 	r, rx, tx := newRegion(t, shmtest.SmallOptions(), false)
-	rnd := testRand(t)
+	rnd := testenv.Rand(t)
 	l, err := port.NewLoop(1, 64)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestLoopRoundTrip(t *testing.T) {
 	if l.RxBurst(rx, buf[:]) != 0 {
 		t.Fatal("empty loop delivered a frame")
 	}
-	checkPoolWhole(t, r, rx, tx)
+	shmtest.CheckPoolWhole(t, r, rx, tx)
 }
 
 func TestLoopFullAcceptsFewer(t *testing.T) {
@@ -117,7 +117,7 @@ func TestLoopFullAcceptsFewer(t *testing.T) {
 	}
 	rxAll(t, r, rx, l.RxBurst, 8, func(sl shm.Slot) { rx.Free([]shm.Slot{sl}) })
 	tx.Free(s[16:])
-	checkPoolWhole(t, r, rx, tx)
+	shmtest.CheckPoolWhole(t, r, rx, tx)
 }
 
 // TestLoopMatchesQueueModel drives a loop with random bursts of random
@@ -129,7 +129,7 @@ func TestLoopMatchesQueueModel(t *testing.T) {
 	o := shmtest.SmallOptions()
 	o.Slots, o.DataBytes = 1024, shm.JumboDataBytes
 	r, rx, tx := newRegion(t, o, false)
-	rnd := testRand(t)
+	rnd := testenv.Rand(t)
 	l, err := port.NewLoop(0, 64)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestLoopMatchesQueueModel(t *testing.T) {
 		t.Error("the test did not reach both the descriptor and the byte limit")
 	}
 	rxAll(t, r, rx, l.RxBurst, len(model), func(sl shm.Slot) { rx.Free([]shm.Slot{sl}) })
-	checkPoolWhole(t, r, rx, tx)
+	shmtest.CheckPoolWhole(t, r, rx, tx)
 }
 
 // TestLoopFrameUsingHeadroom sends a frame longer than the data room (an
@@ -221,7 +221,7 @@ func TestLoopFrameUsingHeadroom(t *testing.T) {
 		}
 		rx.Free([]shm.Slot{sl})
 	})
-	checkPoolWhole(t, r, rx, tx)
+	shmtest.CheckPoolWhole(t, r, rx, tx)
 }
 
 // TestLoopConcurrent runs TX and RX on two goroutines, as the manager does,
@@ -283,7 +283,7 @@ func TestLoopConcurrent(t *testing.T) {
 	if want != count {
 		t.Fatalf("received %d of %d frames before the deadline", want, count)
 	}
-	checkPoolWhole(t, r, rx, tx)
+	shmtest.CheckPoolWhole(t, r, rx, tx)
 }
 
 func TestLoopDepth(t *testing.T) {
@@ -322,7 +322,7 @@ func TestLoopClosed(t *testing.T) {
 		t.Fatal("closed loop took a frame")
 	}
 	tx.Free(s)
-	checkPoolWhole(t, r, rx, tx)
+	shmtest.CheckPoolWhole(t, r, rx, tx)
 }
 
 func TestLoopAllocs(t *testing.T) {

@@ -59,7 +59,7 @@ func TestNullFramesDecodeAndVerify(t *testing.T) {
 			if st != want {
 				t.Fatalf("stats %+v\nwant  %+v", st, want)
 			}
-			checkPoolWhole(t, r, rx, tx)
+			shmtest.CheckPoolWhole(t, r, rx, tx)
 		})
 	}
 }
@@ -200,7 +200,7 @@ func TestNullTxFreesSlots(t *testing.T) {
 	if st := n.Stats(); st.TxPkts != 100 || st.TxBytes != 99*100/2 || st.TxDrops != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	checkPoolWhole(t, r, rx, tx)
+	shmtest.CheckPoolWhole(t, r, rx, tx)
 }
 
 func TestNullOptionsRejected(t *testing.T) {
@@ -232,7 +232,7 @@ func TestNullFrameLargerThanSlot(t *testing.T) {
 	if st := n.Stats(); st.RxDrops != 8 {
 		t.Fatalf("RxDrops %d, want 8", st.RxDrops)
 	}
-	checkPoolWhole(t, r, rx, tx)
+	shmtest.CheckPoolWhole(t, r, rx, tx)
 }
 
 func TestNullClosed(t *testing.T) {
@@ -253,7 +253,7 @@ func TestNullClosed(t *testing.T) {
 		t.Fatal("closed port transmitted")
 	}
 	rx.Free(buf[:k])
-	checkPoolWhole(t, r, rx, tx)
+	shmtest.CheckPoolWhole(t, r, rx, tx)
 }
 
 func TestNullAllocs(t *testing.T) {

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reinforce-nfv/reinforce/port"
 	"golang.org/x/sys/unix"
+
+	"github.com/reinforce-nfv/reinforce/port"
 )
 
 func TestOpen(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reinforce-nfv/reinforce/internal/testenv"
 	"github.com/reinforce-nfv/reinforce/shm"
 	"github.com/reinforce-nfv/reinforce/shm/shmtest"
 )
@@ -168,7 +169,7 @@ func TestRingCrashSafety(t *testing.T) {
 	if prodPID == consPID {
 		t.Fatal("producer and consumer share a process")
 	}
-	rng := rand.New(rand.NewPCG(testSeed(t), 3))
+	rng := rand.New(rand.NewPCG(testenv.Seed(t), 3))
 	var moved, prodKills, consKills, reclaimed int
 	kill := func(c *shmtest.Child, owner shm.OwnerID, keep bool) {
 		c.Cmd.Process.Signal(syscall.SIGKILL)

@@ -2,25 +2,13 @@ package shm_test
 
 import (
 	"errors"
-	"flag"
 	"math/rand/v2"
 	"testing"
-	"time"
 
+	"github.com/reinforce-nfv/reinforce/internal/testenv"
 	"github.com/reinforce-nfv/reinforce/shm"
 	"github.com/reinforce-nfv/reinforce/shm/shmtest"
 )
-
-var seedFlag = flag.Uint64("seed", 0, "seed for randomized tests (0 = time-based)")
-
-func testSeed(t *testing.T) uint64 {
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay with -seed=%d)", s, s)
-	return s
-}
 
 // newRingPair opens two handles on one assigned ring: the producer's and the consumer's.
 func newRingPair(t *testing.T) (prod, cons *shm.Ring) {
@@ -187,7 +175,7 @@ func TestRingCorruptIndicesRefused(t *testing.T) {
 // TestRingMatchesSliceQueue drives the ring and a plain slice queue with the
 // same random operations and compares every result.
 func TestRingMatchesSliceQueue(t *testing.T) {
-	rng := rand.New(rand.NewPCG(testSeed(t), 1))
+	rng := rand.New(rand.NewPCG(testenv.Seed(t), 1))
 	p, c := newRingPair(t)
 	p.ResetIndices(rng.Uint32())
 	c.Sync()

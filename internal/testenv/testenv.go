@@ -4,8 +4,11 @@
 package testenv
 
 import (
+	"flag"
+	"math/rand/v2"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/reinforce-nfv/reinforce/shm"
 
@@ -69,4 +72,25 @@ func CheckLeaks(t *testing.T) {
 			t.Errorf("goroutine leak: %v", err)
 		}
 	})
+}
+
+var seedFlag = flag.Uint64("seed", 0, "seed for randomised tests (0: from the clock, printed)")
+
+// Seed returns -seed, or a clock-based seed, and logs it so a failing run
+// can be replayed with -seed.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	s := *seedFlag
+	if s == 0 {
+		s = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay with -seed=%d)", s, s)
+	return s
+}
+
+// Rand returns a generator seeded by Seed.
+func Rand(t testing.TB) *rand.Rand {
+	t.Helper()
+	s := Seed(t)
+	return rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15))
 }

@@ -35,7 +35,7 @@ func TestConcurrentWriterReaders(t *testing.T) {
 	testenv.CheckLeaks(t)
 	for _, family := range []string{"IPv4", "IPv6"} {
 		t.Run(family, func(t *testing.T) {
-			r := testRand(t)
+			r := testenv.Rand(t)
 			const maxFlows = 32 // 64 slots
 			tab := newTable(t, maxFlows)
 			flow := randFlow4
@@ -198,7 +198,7 @@ func collidingFlows(tab *Table, r *rand.Rand, n int, flow func(*rand.Rand) pkt.F
 // slot that Delete rewrites (each move of backward shift and the final clear) is rewritten
 // while the generation is odd, and the generation is even again, and larger, afterwards.
 func TestDeleteRewritesSlotsOnlyWithOddGeneration(t *testing.T) {
-	r := testRand(t)
+	r := testenv.Rand(t)
 	for _, flow := range []func(*rand.Rand) pkt.FiveTuple{randFlow4, randFlow6} {
 		tab := newTable(t, 16)
 		flows := collidingFlows(tab, r, 16, flow)
@@ -237,7 +237,7 @@ func TestDeleteRewritesSlotsOnlyWithOddGeneration(t *testing.T) {
 // and then answers right. The Delete is held in the middle of its shift by the test hook.
 func TestLookupWaitsOutDelete(t *testing.T) {
 	testenv.CheckLeaks(t)
-	r := testRand(t)
+	r := testenv.Rand(t)
 	type answer struct {
 		chain uint16
 		ok    bool

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/reinforce-nfv/reinforce/internal/testenv"
 	"github.com/reinforce-nfv/reinforce/pkt"
 )
 
@@ -128,7 +129,7 @@ func TestInsertLookupUpdateDelete(t *testing.T) {
 }
 
 func TestFullTableRejectsOnlyNewFlows(t *testing.T) {
-	r := testRand(t)
+	r := testenv.Rand(t)
 	tab := newTable(t, 100)
 	var flows []pkt.FiveTuple
 	for len(flows) < 100 {
@@ -165,7 +166,7 @@ func TestFullTableRejectsOnlyNewFlows(t *testing.T) {
 // tables so probe runs wrap around the end and deletions shift long runs, and checks Lookup
 // and LookupBurst against the map after each.
 func TestExactMatchesModel(t *testing.T) {
-	r := testRand(t)
+	r := testenv.Rand(t)
 	for _, maxFlows := range []int{1, 7, 64, 500} {
 		tab := newTable(t, maxFlows)
 		model := make(map[pkt.FiveTuple]uint16)

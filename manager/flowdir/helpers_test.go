@@ -1,27 +1,12 @@
 package flowdir
 
 import (
-	"flag"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/reinforce-nfv/reinforce/pkt"
 )
-
-var seedFlag = flag.Uint64("seed", 0, "seed for the randomised tests (0: time-based, printed)")
-
-// testRand returns a generator seeded from -seed, or from the clock, and logs the seed.
-func testRand(t *testing.T) *rand.Rand {
-	t.Helper()
-	s := *seedFlag
-	if s == 0 {
-		s = uint64(time.Now().UnixNano())
-	}
-	t.Logf("seed %d (replay with -seed=%d)", s, s)
-	return rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15))
-}
 
 // newTable returns New(maxFlows) or fails t.
 func newTable(t testing.TB, maxFlows int) *Table {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/reinforce-nfv/reinforce/internal/testenv"
 	"github.com/reinforce-nfv/reinforce/pkt"
 )
 
@@ -179,7 +180,7 @@ func modelMatch(rules []Rule, ft pkt.FiveTuple) (uint16, bool) {
 // TestRulesMatchModel compares Lookup and LookupBurst with modelMatch on random rules and flows drawn from a
 // small space, so that most rules match some flows.
 func TestRulesMatchModel(t *testing.T) {
-	r := testRand(t)
+	r := testenv.Rand(t)
 	v4s := []string{"10.0.0.1", "10.0.1.1", "10.1.0.1", "192.0.2.1"}
 	v6s := []string{"2001:db8::1", "2001:db8:0:1::1", "2001:db8:1::8000:1", "fe80::1", "::ffff:10.0.0.1"}
 	ports := []uint16{0, 53, 80, 443, 1024, 40000}

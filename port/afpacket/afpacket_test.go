@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/reinforce-nfv/reinforce/internal/testenv"
 	"github.com/reinforce-nfv/reinforce/pkt"
 	"github.com/reinforce-nfv/reinforce/port"
@@ -18,7 +20,6 @@ import (
 	"github.com/reinforce-nfv/reinforce/port/afpacket/afpackettest"
 	"github.com/reinforce-nfv/reinforce/shm"
 	"github.com/reinforce-nfv/reinforce/shm/shmtest"
-	"golang.org/x/sys/unix"
 )
 
 func TestConfigRejected(t *testing.T) {
@@ -196,7 +197,7 @@ func TestVethFramesArriveInOrder(t *testing.T) {
 	for i, p := range []*afpacket.Port{a, b} {
 		p.TxBurst(c[2*i], nil) // free what TX may still hold
 	}
-	checkPoolWhole(t, r, c...)
+	shmtest.CheckPoolWhole(t, r, c...)
 }
 
 // TestKernelDropsCounted overflows a small ring that nobody polls: the
@@ -232,7 +233,7 @@ func TestKernelDropsCounted(t *testing.T) {
 	if again := b.Stats(); again.RxDrops != st.RxDrops {
 		t.Fatalf("RxDrops moved from %d to %d with no traffic (the kernel's counters reset on read)", st.RxDrops, again.RxDrops)
 	}
-	checkPoolWhole(t, r, c...)
+	shmtest.CheckPoolWhole(t, r, c...)
 }
 
 // TestLinkDownRefusesAndRecovers: while the interface is down, TxBurst
@@ -285,7 +286,7 @@ func TestLinkDownRefusesAndRecovers(t *testing.T) {
 	if _, i, _ := parse(collect(t, a, c[1], 1)[0]); i != 3 {
 		t.Fatalf("after link up A got frame %d, want 3", i)
 	}
-	checkPoolWhole(t, r, c...)
+	shmtest.CheckPoolWhole(t, r, c...)
 }
 
 // ipLink sets iface in pair's namespace up or down.
@@ -354,8 +355,8 @@ func TestJumboFrames(t *testing.T) {
 	if st := bBig.Stats(); st.RxPkts != 3 || st.RxDrops != 0 || st.RxBytes != uint64(len(frames[0])+len(frames[1])+len(frames[2])) {
 		t.Errorf("big slots: %+v", st)
 	}
-	checkPoolWhole(t, big, bc...)
-	checkPoolWhole(t, small, sc...)
+	shmtest.CheckPoolWhole(t, big, bc...)
+	shmtest.CheckPoolWhole(t, small, sc...)
 }
 
 // collect receives want frames from p (failing t if they do not come) and
@@ -428,7 +429,7 @@ func TestTxDropsFramesTheLinkCannotCarry(t *testing.T) {
 			t.Errorf("frame %d: %d bytes, want %d", i, len(got[i]), len(want[i]))
 		}
 	}
-	checkPoolWhole(t, r, c...)
+	shmtest.CheckPoolWhole(t, r, c...)
 }
 
 // TestTxHoldsSentSlotsWhileDrainFull: when the TX cache's drain ring is
@@ -497,7 +498,7 @@ func TestTxHoldsSentSlotsWhileDrainFull(t *testing.T) {
 			t.Fatalf("received %d of %d", got, shm.BurstSize)
 		}
 	}
-	checkPoolWhole(t, r, tx, rx)
+	shmtest.CheckPoolWhole(t, r, tx, rx)
 }
 
 // TestBurstsDoNotAllocate: after warm-up, a TX burst on one port and the RX
@@ -537,5 +538,5 @@ func TestBurstsDoNotAllocate(t *testing.T) {
 	if st := b.Stats(); st.RxDrops != 0 || st.RxPkts != uint64(seq) {
 		t.Fatalf("receiver %+v, want %d frames", st, seq)
 	}
-	checkPoolWhole(t, r, c...)
+	shmtest.CheckPoolWhole(t, r, c...)
 }

@@ -49,29 +49,6 @@ func newRegion(t testing.TB, dataBytes uint32, owners int) (*shm.Region, []*shm.
 	return r, caches
 }
 
-// checkPoolWhole fails t unless every cache freed what it allocated or
-// received, none saw a bad reference, and every slot is back in the pool.
-// The goroutines using the caches have stopped.
-func checkPoolWhole(t testing.TB, r *shm.Region, caches ...*shm.Cache) {
-	t.Helper()
-	for _, c := range caches {
-		if c.Allocs != c.Frees || c.Bad != 0 {
-			t.Fatalf("owner %d: %d allocs, %d frees, %d bad", c.Owner(), c.Allocs, c.Frees, c.Bad)
-		}
-	}
-	p := r.Pool()
-	p.StopService()
-	p.Service()
-	for _, c := range caches {
-		if _, err := p.Reclaim(c.Owner(), shm.ReclaimOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if p.FreeCount() != p.Capacity() {
-		t.Fatalf("pool has %d of %d slots free", p.FreeCount(), p.Capacity())
-	}
-}
-
 // openPort opens an afpacket port on iface in pair's namespace, closed when
 // the test ends (before the namespace goes).
 func openPort(t testing.TB, pair *afpackettest.Pair, id uint16, iface string, cfg afpacket.Config) *afpacket.Port {

@@ -5,9 +5,10 @@ import (
 	"testing"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/reinforce-nfv/reinforce/shm"
 	"github.com/reinforce-nfv/reinforce/shm/shmtest"
-	"golang.org/x/sys/unix"
 )
 
 // These tests drive RxBurst over a ring in ordinary memory, laid out as the

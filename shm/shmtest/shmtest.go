@@ -133,3 +133,26 @@ func ReportFile() *os.File {
 func Reportf(format string, args ...any) {
 	fmt.Fprintf(ReportFile(), format+"\n", args...)
 }
+
+// CheckPoolWhole fails t unless every cache freed all it allocated and
+// refused nothing, and the pool is whole once their owners are reclaimed.
+// It stops the pool's service loop.
+func CheckPoolWhole(t testing.TB, r *shm.Region, caches ...*shm.Cache) {
+	t.Helper()
+	for _, c := range caches {
+		if c.Allocs != c.Frees || c.Bad != 0 {
+			t.Fatalf("owner %d: %d allocs, %d frees, %d bad", c.Owner(), c.Allocs, c.Frees, c.Bad)
+		}
+	}
+	p := r.Pool()
+	p.StopService()
+	p.Service()
+	for _, c := range caches {
+		if _, err := p.Reclaim(c.Owner(), shm.ReclaimOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.FreeCount() != p.Capacity() {
+		t.Fatalf("pool has %d of %d slots free", p.FreeCount(), p.Capacity())
+	}
+}
