@@ -57,7 +57,7 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 		}
 		return false
 	}
-	w := shm.Waiter{Bell: nf.bell}
+	w := nf.waiter()
 	if cb.Setup != nil {
 		cb.Setup(nf)
 	}
