@@ -106,6 +106,10 @@ type Register struct {
 	// PktLimitMillions is the NF's RX packet limit in millions of packets (ONVM
 	// -l), 0 for none. The NF enforces it; the manager keeps it for stats.
 	PktLimitMillions uint32 `json:"pkt_limit_m"`
+	// Transactional says the NF runs its bursts as transactions over a state
+	// file (docs/state.md): when it dies the manager keeps everything it
+	// held for a restart, which recovers from the file.
+	Transactional bool `json:"transactional,omitempty"`
 }
 
 // RingRole says which way packets flow through a ring, seen from the NF.
@@ -158,6 +162,12 @@ type RegisterReply struct {
 	// Owner is the pool-cache owner ID the NF MUST use for every allocation,
 	// so the manager can reclaim its slots if it dies.
 	Owner uint16 `json:"owner"`
+	// ActivePID and ActiveStart name the active process a standby watches
+	// (its PID and its start time in clock ticks since boot, /proc/PID/stat
+	// field 22, so a reused PID is never mistaken for it). ActivePID is 0
+	// when the active is already dead: the standby takes over at once.
+	ActivePID   int    `json:"active_pid,omitempty"`
+	ActiveStart uint64 `json:"active_start,omitempty"`
 }
 
 // Ready tells the manager that the NF has mapped the region and its rings and

@@ -147,12 +147,22 @@ func (m *Manager) serveNF(c *net.UnixConn, rd *bufio.Reader, pid int, req ctlmsg
 	}
 	c.SetReadDeadline(time.Time{})
 	m.mu.Lock()
+	if nf.standby && m.standbys[nf.id] == nf {
+		// Idle until the active dies: no place in the registry or routes.
+		m.mu.Unlock()
+		nf.send(ctlmsg.Running{})
+		m.serveNFConn(nf, rd)
+		return
+	}
 	if m.nfs[nf.id] != nf { // it died while registering; its watcher cleaned up
 		m.mu.Unlock()
 		return
 	}
-	m.reg.Ready(nf.id)
+	if !nf.adopted {
+		m.reg.Ready(nf.id)
+	}
 	nf.running = true
+	m.eventNFReady(nf, req.Core)
 	m.connectDirect(nf)
 	m.publishLocked()
 	m.mu.Unlock()
@@ -160,6 +170,12 @@ func (m *Manager) serveNF(c *net.UnixConn, rd *bufio.Reader, pid int, req ctlmsg
 	m.Stats.NFRegistrations.Add(1)
 	m.log.Info().Str("nf", nf.name()).Uint16("service", uint16(nf.service)).Int("pid", pid).
 		Dur("took", time.Since(t0)).Msg("NF running")
+	m.serveNFConn(nf, rd)
+}
+
+// serveNFConn reads a registered NF's control messages until its connection
+// closes.
+func (m *Manager) serveNFConn(nf *nfProc, rd *bufio.Reader) {
 	stopping := false
 	for {
 		msg, err := ctlmsg.ReadMsg(rd)
@@ -203,6 +219,18 @@ func (m *Manager) startNF(c *net.UnixConn, pid int, req ctlmsg.Register) (*nfPro
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if lim := m.cfg.Manager.ServiceLimit(); int(req.Service) > lim { // ONVM -r (num_services)
+		unix.Close(pidfd)
+		return nil, ctlmsg.RegisterReply{Status: ctlmsg.StatusServiceMax,
+			Message: fmt.Sprintf("this manager admits services 1..%d (-r %d)", lim, lim+1)}, nil
+	}
+	if req.Standby {
+		return m.startStandby(c, pid, pidfd, req)
+	}
+	if dead := m.nfs[InstanceID(req.Instance)]; req.Instance != 0 && int(req.Instance) < ctlmsg.MaxNFs && dead != nil && dead.dead &&
+		dead.service == ServiceID(req.Service) && req.Transactional {
+		return m.takeOver(c, pid, pidfd, req, dead)
+	}
 	id, st := m.reg.Start(StartReq{Service: ServiceID(req.Service), Instance: InstanceID(req.Instance),
 		Standby: req.Standby, Tag: req.Tag, PID: pid})
 	if st != ctlmsg.StatusStarting {
@@ -210,7 +238,7 @@ func (m *Manager) startNF(c *net.UnixConn, pid int, req ctlmsg.Register) (*nfPro
 		return nil, ctlmsg.RegisterReply{Status: st, Message: ctlmsg.StatusMessage(st)}, nil
 	}
 	nf := &nfProc{id: id, service: ServiceID(req.Service), tag: req.Tag, pid: pid, pidfd: pidfd, conn: c,
-		owner: ownerOf(id), gone: make(chan struct{})}
+		owner: ownerOf(id), gone: make(chan struct{}), transactional: req.Transactional}
 	fail := func(err error) (*nfProc, ctlmsg.RegisterReply, error) {
 		m.reg.Stop(id)
 		unix.Close(pidfd)
@@ -230,6 +258,7 @@ func (m *Manager) startNF(c *net.UnixConn, pid int, req ctlmsg.Register) (*nfPro
 		return fail(err)
 	}
 	m.nfs[id] = nf
+	m.eventNFStarting(nf, req.Core)
 	m.ctlWG.Add(1)
 	go m.routineWatch(nf)
 	reply := ctlmsg.RegisterReply{Status: ctlmsg.StatusStarting, Instance: uint16(id), RegionPath: m.region.Path(),

@@ -33,6 +33,7 @@ import (
 	"github.com/reinforce-nfv/reinforce/manager/flowdir"
 	"github.com/reinforce-nfv/reinforce/port"
 	"github.com/reinforce-nfv/reinforce/shm"
+	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
 // Owner IDs and doorbells the manager reserves; NF instance i is owner
@@ -57,6 +58,12 @@ type Options struct {
 	NFEnv      []string    // extra environment for launched NFs
 	Ports      []port.Port // ports to use instead of opening the configuration's (tests); IDs must match it
 	Now        func() time.Time
+	// WebAddr is where web mode (stats_out = "web") serves the console's
+	// JSON files: "" means ":8000" (ONVM's port), ":0" any free port.
+	WebAddr string
+	// WebDir is where web mode also writes them (ONVM: ../onvm_web); ""
+	// for nowhere.
+	WebDir string
 }
 
 // Manager is one running manager. Create it with New, run it with Start,
@@ -77,6 +84,7 @@ type Manager struct {
 	mu        sync.Mutex // guards the fields below
 	reg       Registry
 	nfs       [ctlmsg.MaxNFs]*nfProc
+	standbys  map[InstanceID]*nfProc // by the active's instance; guarded by mu
 	edges     map[edge]uint32
 	nextRing  uint32
 	routesVer uint64
@@ -93,6 +101,8 @@ type Manager struct {
 	ctlWG     sync.WaitGroup // accept, connections, watchers
 	closeOnce sync.Once
 	closeErr  error
+	events    eventLog   // for the web console's onvm_json_events.json
+	web       *webServer // nil outside web mode
 
 	Stats Counters
 }
@@ -101,6 +111,9 @@ type Manager struct {
 type Counters struct {
 	RXNoNF, RXRingFull, TXNoNF, TXBadMeta, TXRingFull, TXPortDrop atomic.Uint64
 	NFDeaths, NFRegistrations, BadHandovers                       atomic.Uint64
+	// Failovers: standbys promoted; Takeovers: dead instances adopted by a
+	// restart; Hangs: NFs killed by the hang detector.
+	Failovers, Takeovers, Hangs atomic.Uint64
 }
 
 type edge struct{ prod, cons shm.OwnerID }
@@ -115,7 +128,8 @@ func New(cfg config.Config, opt Options) (*Manager, error) {
 		opt.Now = time.Now
 	}
 	m := &Manager{cfg: cfg, opt: opt, log: opt.Log.With().Str("component", "manager").Logger(),
-		edges: map[edge]uint32{}, nextRing: 1}
+		edges: map[edge]uint32{}, nextRing: 1,
+		standbys: map[InstanceID]*nfProc{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -175,6 +189,11 @@ func New(cfg config.Config, opt Options) (*Manager, error) {
 	if err := m.listen(); err != nil {
 		return nil, err
 	}
+	if mc.StatsOut == config.StatsWeb {
+		if m.web, err = newWebServer(opt.WebAddr, opt.WebDir); err != nil {
+			return nil, err
+		}
+	}
 	m.publishLocked()
 	ok = true
 	return m, nil
@@ -201,8 +220,16 @@ func (m *Manager) Start() error {
 	go m.routineRX()
 	m.loopWG.Add(1)
 	go m.routineTX()
+	m.startEvents()
 	m.loopWG.Add(1)
 	go m.routineStats()
+	m.loopWG.Add(1)
+	go m.routineHangWatch()
+	if m.web != nil {
+		m.publishFirstWeb()
+		m.loopWG.Add(1)
+		go m.routineWeb()
+	}
 	m.ctlWG.Add(1)
 	go m.routineAccept()
 	m.log.Info().Str("socket", m.sock).Str("region", m.region.Path()).Msg("manager started")
@@ -222,6 +249,9 @@ func (m *Manager) Close() error {
 		}
 		m.rxBell.Ring()
 		m.txBell.Ring()
+		if m.web != nil {
+			m.web.srv.Close()
+		}
 		m.loopWG.Wait()
 		m.mu.Lock()
 		m.closed = true
@@ -248,6 +278,9 @@ func (m *Manager) release() error {
 		m.ln.Close()
 		os.Remove(m.sock)
 	}
+	if m.web != nil {
+		m.web.ln.Close() // Close has stopped the server; this covers a failed New
+	}
 	for _, p := range m.ports {
 		if p != nil {
 			if err := p.Close(); err != nil {
@@ -256,6 +289,9 @@ func (m *Manager) release() error {
 		}
 	}
 	if m.region != nil {
+		for _, p := range state.FilesFor(m.region.Path(), m.region.Huge()) {
+			os.Remove(p) // NFs killed at shutdown leave theirs
+		}
 		if err := m.region.Close(); err != nil {
 			errs = append(errs, err)
 		}
@@ -273,6 +309,10 @@ func (m *Manager) stopNFs(grace time.Duration) {
 			live = append(live, nf)
 			nf.send(ctlmsg.Stop{Reason: "manager shutting down"})
 		}
+	}
+	for _, sb := range m.standbys {
+		live = append(live, sb)
+		sb.send(ctlmsg.Stop{Reason: "manager shutting down"})
 	}
 	launched := m.launched
 	m.mu.Unlock()
@@ -299,13 +339,19 @@ func defaultSocketDir(path string) error {
 func (m *Manager) Wait(sig <-chan os.Signal) string {
 	start := m.opt.Now()
 	mc := m.cfg.Manager
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
+	// Tick only when there is something to check: an idle manager must not
+	// wake 100 times a second (docs/manager.md, "Idle and shared-core mode").
+	var tickC <-chan time.Time
+	if mc.TTL > 0 || mc.PacketLimitM > 0 {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		tickC = tick.C
+	}
 	for {
 		select {
 		case s := <-sig:
 			return fmt.Sprintf("Received %v, shutting down", s)
-		case <-tick.C:
+		case <-tickC:
 		}
 		if mc.TTL > 0 && m.opt.Now().Sub(start) >= mc.TTL {
 			return "Time to live exceeded, shutting down"

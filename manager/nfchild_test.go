@@ -83,6 +83,9 @@ func runChildNF() error {
 		shmtest.Reportf("idle stopped after %d", n)
 		return err
 	}
+	if do == "txstamp" {
+		return txStamp(nf)
+	}
 	if do == "pass" { // forward along the chain without touching the packet
 		return nf.Run(func(nflib.Packet) nflib.Action { return nflib.Next })
 	}
@@ -100,7 +103,7 @@ func runChildNF() error {
 	}
 	svc, inst := byte(nf.ServiceID()), byte(nf.InstanceID())
 	return nf.Run(func(p nflib.Packet) nflib.Action {
-		d := p.Data()
+		d := p.Writable()
 		if len(d) <= instAt {
 			return nflib.Drop
 		}

@@ -30,9 +30,15 @@ type nfProc struct {
 	fromTX  uint32 // ring: manager TX loop → NF
 	toMgr   uint32 // ring: NF → manager TX loop
 	running bool
-	gone    chan struct{} // closed once the manager has cleaned up after its death
-	endOnce sync.Once
-	ended   atomic.Bool // set when the NF said Stopping and closed its socket
+	// transactional NFs keep everything they held when they die, for a
+	// standby or restart that recovers from their state file (standby.go).
+	transactional bool
+	standby       bool          // an idle standby for the active with this ID
+	adopted       bool          // took over a dead instance: already in the registry
+	dead          bool          // died; kept (retained) for a taker
+	gone          chan struct{} // closed once the manager has cleaned up after its death
+	endOnce       sync.Once
+	ended         atomic.Bool // set when the NF said Stopping and closed its socket
 }
 
 func (nf *nfProc) name() string { return nf.tag + "#" + strconv.Itoa(int(nf.id)) }
@@ -99,11 +105,34 @@ func (m *Manager) nfDied(nf *nfProc, seen time.Time) {
 func (m *Manager) nfCleanup(nf *nfProc, seen time.Time) {
 	m.lastDeath.Store(seen.UnixNano())
 	m.mu.Lock()
+	if m.nfs[nf.id] != nf {
+		// A standby that never took over (or one replaced meanwhile): it held
+		// nothing but its connection.
+		if m.standbys[nf.id] == nf {
+			delete(m.standbys, nf.id)
+		}
+		m.mu.Unlock()
+		nf.conn.Close()
+		m.log.Info().Str("nf", nf.name()).Int("pid", nf.pid).Bool("standby", nf.standby).Msg("standby exited")
+		close(nf.gone)
+		return
+	}
+	if m.activeDied(nf, seen) {
+		m.eventNFStopping(nf)
+		m.mu.Unlock()
+		nf.conn.Close()
+		m.Stats.NFDeaths.Add(1)
+		m.log.Warn().Str("nf", nf.name()).Int("pid", nf.pid).Dur("cleanup", time.Since(seen)).
+			Msg("transactional NF exited: its rings, slots and state wait for its standby or a restart")
+		close(nf.gone)
+		return
+	}
 	keep := m.cfg.Manager.DeadNFPolicy == config.DeadNFRetain && !m.shutdown.Load()
 	freed, err := m.pool.Reclaim(nf.owner, shm.ReclaimOptions{KeepInputs: keep})
 	m.reg.Stop(nf.id)
 	m.nfs[nf.id] = nil
 	m.publishLocked()
+	m.eventNFStopping(nf)
 	m.mu.Unlock()
 	nf.conn.Close()
 	m.Stats.NFDeaths.Add(1)

@@ -163,9 +163,12 @@ func (m *Manager) publishLocked() {
 	}
 	m.dp.Store(dp)
 	for _, nf := range m.nfs {
-		if nf != nil && nf.running {
+		if nf != nil && nf.running && !nf.dead {
 			nf.send(m.routesFor(nf))
 		}
+	}
+	for _, sb := range m.standbys {
+		sb.send(m.routesFor(sb)) // a standby runs with the active's routes from its first burst
 	}
 	m.txBell.Ring()
 }

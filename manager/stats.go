@@ -37,22 +37,26 @@ type PortStats struct {
 
 // NFStats are one NF's counters (ONVM's onvm_nf stats).
 type NFStats struct {
-	Instance uint16    `json:"instance"`
-	Service  uint16    `json:"service"`
-	Tag      string    `json:"tag"`
-	PID      int       `json:"pid"`
-	RX       uint64    `json:"rx"`
-	TX       uint64    `json:"tx"`
-	RXDrop   uint64    `json:"rx_drop"`
-	TXDrop   uint64    `json:"tx_drop"`
-	ActOut   uint64    `json:"act_out"`
-	ActToNF  uint64    `json:"act_tonf"`
-	ActDrop  uint64    `json:"act_drop"`
-	ActNext  uint64    `json:"act_next"`
-	Bad      uint64    `json:"bad_handovers"`
-	Running  bool      `json:"running"`
-	Routes   uint64    `json:"routes_version"` // the routes version the NF runs
-	Proc     ProcStats `json:"proc"`
+	Instance uint16 `json:"instance"`
+	Service  uint16 `json:"service"`
+	Tag      string `json:"tag"`
+	PID      int    `json:"pid"`
+	RX       uint64 `json:"rx"`
+	TX       uint64 `json:"tx"`
+	RXDrop   uint64 `json:"rx_drop"`
+	TXDrop   uint64 `json:"tx_drop"`
+	ActOut   uint64 `json:"act_out"`
+	ActToNF  uint64 `json:"act_tonf"`
+	ActDrop  uint64 `json:"act_drop"`
+	ActNext  uint64 `json:"act_next"`
+	Bad      uint64 `json:"bad_handovers"`
+	Running  bool   `json:"running"`
+	// Dead: the process died and the instance waits for a taker (a
+	// transactional NF's standby or restart). Protected: a standby waits.
+	Dead      bool      `json:"dead,omitempty"`
+	Protected bool      `json:"protected"`
+	Routes    uint64    `json:"routes_version"` // the routes version the NF runs
+	Proc      ProcStats `json:"proc"`
 }
 
 // ProcStats are a process's CPU and memory use, read from /proc with
@@ -66,6 +70,7 @@ type ProcStats struct {
 type ManagerDrops struct {
 	RXNoNF, RXRingFull, TXNoNF, TXBadMeta, TXRingFull, TXPortDrop, BadHandovers uint64
 	NFDeaths, NFRegistrations                                                   uint64
+	Failovers, Takeovers, Hangs                                                 uint64
 }
 
 // PoolStats describe the packet pool.
@@ -93,7 +98,8 @@ func (m *Manager) Snapshot() Snapshot {
 		s.NFs = append(s.NFs, NFStats{Instance: uint16(nf.id), Service: uint16(nf.service), Tag: nf.tag, PID: nf.pid,
 			RX: c.RX.Load(), TX: c.TX.Load(), RXDrop: c.RXDrop.Load(), TXDrop: c.TXDrop.Load(),
 			ActOut: c.ActOut.Load(), ActToNF: c.ActToNF.Load(), ActDrop: c.ActDrop.Load(), ActNext: c.ActNext.Load(), Bad: bad,
-			Running: nf.running, Routes: m.pool.OwnerConfigVersion(nf.owner)})
+			Running: nf.running && !nf.dead, Routes: m.pool.OwnerConfigVersion(nf.owner),
+			Dead: nf.dead, Protected: m.standbys[nf.id] != nil})
 	}
 	m.mu.Unlock()
 	for i := range s.NFs {
@@ -103,7 +109,8 @@ func (m *Manager) Snapshot() Snapshot {
 	st := &m.Stats
 	s.Drops = ManagerDrops{RXNoNF: st.RXNoNF.Load(), RXRingFull: st.RXRingFull.Load(), TXNoNF: st.TXNoNF.Load(), TXBadMeta: st.TXBadMeta.Load(),
 		TXRingFull: st.TXRingFull.Load(), TXPortDrop: st.TXPortDrop.Load(), BadHandovers: st.BadHandovers.Load(),
-		NFDeaths: st.NFDeaths.Load(), NFRegistrations: st.NFRegistrations.Load()}
+		NFDeaths: st.NFDeaths.Load(), NFRegistrations: st.NFRegistrations.Load(),
+		Failovers: st.Failovers.Load(), Takeovers: st.Takeovers.Load(), Hangs: st.Hangs.Load()}
 	s.Pool = PoolStats{Slots: m.pool.Capacity(), Free: m.pool.FreeCount()}
 	return s
 }
@@ -140,6 +147,9 @@ func (m *Manager) routineStats() {
 		}
 		if out != nil {
 			out.Write(ren.Console(onvmTick(m.Snapshot())))
+		}
+		if m.web != nil {
+			m.publishWeb(ren, onvmTick(m.Snapshot()))
 		}
 	}
 }

@@ -10,7 +10,9 @@ package nflib
 // Stages, in order: split argv at the first two "--"; note each EAL argument
 // (there is no DPDK EAL to give them to) and keep only the core list, which
 // -m needs; parse the ONVM options with ONVM's getopt string "n:r:t:l:ms";
-// check what ONVM checks at the end (-r given).
+// with -F, fill what the command line left out from the JSON config
+// (ONVM-COMPAT.md §4.1: command-line values win); check what ONVM checks at
+// the end (-r given).
 //
 // Where we differ from ONVM, on purpose:
 //   - With no "--" at all every argument is an ONVM argument. ONVM would give
@@ -27,10 +29,16 @@ package nflib
 //   - Non-option words among the ONVM arguments go to the NF, ahead of the
 //     words after the second "--": what glibc's permuting getopt leaves for
 //     the NF's own parser in ONVM.
+//   - -F: command-line values override the config's by option, not by
+//     ONVM's position-based string matching ([quirk]); "corelist" may be a
+//     number as well as a string; the unused "portmask", "output" and
+//     "memory_channels" are noted. Unknown keys are noted, not refused.
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -70,6 +78,10 @@ type Args struct {
 	ManualCore bool
 	// ShareCore lets the NF share its core (-s).
 	ShareCore bool
+	// Standby starts the process as the idle standby of the NF with instance
+	// ID Instance (--standby, a Reinforce extension): Init returns once that
+	// NF has died and this process has taken over its rings and state.
+	Standby bool
 	// ConfigFile is the path after a leading -F, or "". The caller expands the
 	// JSON config; values given on the command line override it.
 	ConfigFile string
@@ -110,15 +122,155 @@ func UsageText(prog string) string {
 		" [-l <pkt_limit>] [-m (manual core assignment flag)] [-s (share core flag)]\n\n"
 }
 
-// ParseArgs parses an NF command line; argv excludes the program name. Errors
-// are *ArgError. Core lists are clamped to CPUs 0..runtime.NumCPU()-1, the
-// CPUs this process may run on when its affinity mask is the usual one.
-// ParseArgs never panics and is safe for concurrent use.
+// ParseArgs parses an NF command line; argv excludes the program name. With
+// -F it reads the JSON config file and fills in what the command line left
+// out (see NFConfig). Errors are *ArgError. Core lists are clamped to CPUs
+// 0..runtime.NumCPU()-1, the CPUs this process may run on when its affinity
+// mask is the usual one. ParseArgs never panics and is safe for concurrent
+// use.
 func ParseArgs(argv []string) (Args, error) {
-	return parseArgs(argv, runtime.NumCPU())
+	ncpu := runtime.NumCPU()
+	a, err := parseArgs(argv, ncpu)
+	if err != nil || a.ConfigFile == "" {
+		return a, err
+	}
+	data, err := os.ReadFile(a.ConfigFile)
+	if err != nil {
+		return Args{}, &ArgError{Arg: "-F " + a.ConfigFile, Msg: fmt.Sprintf("cannot read config file: %v", err)}
+	}
+	if err := a.applyConfig(data, ncpu); err != nil {
+		return Args{}, err
+	}
+	return a, nil
 }
 
-// parseArgs is ParseArgs for a machine with ncpu CPUs.
+// NFConfig is ONVM's NF JSON config (-F, ONVM-COMPAT.md §4.1):
+//
+//	{"dpdk": {"corelist": "4", "memory_channels": 3, "portmask": 2},
+//	 "onvm": {"output": "stdout", "serviceid": 1, "instanceid": 3}}
+//
+// Only "serviceid" is required. Zero fields were absent.
+type NFConfig struct {
+	// CoreList is dpdk.corelist, a DPDK core list ("4", "0,2-3").
+	CoreList string
+	// Service is onvm.serviceid, Instance onvm.instanceid.
+	Service, Instance int
+	// Ignored names the keys that were given but mean nothing here.
+	Ignored []string
+}
+
+// ParseNFConfig parses an NF JSON config. Its errors name the bad key. It
+// never panics and is safe for concurrent use.
+func ParseNFConfig(data []byte) (NFConfig, error) {
+	var raw struct {
+		DPDK map[string]json.RawMessage `json:"dpdk"`
+		ONVM map[string]json.RawMessage `json:"onvm"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return NFConfig{}, fmt.Errorf("bad JSON: %v", err)
+	}
+	var c NFConfig
+	num := func(key string, m json.RawMessage) (int, error) {
+		var n json.Number
+		if err := json.Unmarshal(m, &n); err != nil {
+			var s string // ONVM reads its numbers with atoi on cJSON's valuestring too
+			if json.Unmarshal(m, &s) != nil {
+				return 0, fmt.Errorf("%s: want a number, got %s", key, m)
+			}
+			n = json.Number(s)
+		}
+		v, err := strconv.Atoi(n.String())
+		if err != nil {
+			return 0, fmt.Errorf("%s: want a whole number, got %s", key, m)
+		}
+		return v, nil
+	}
+	keys := func(m map[string]json.RawMessage) []string {
+		k := make([]string, 0, len(m))
+		for name := range m {
+			k = append(k, name)
+		}
+		slices.Sort(k)
+		return k
+	}
+	for _, k := range keys(raw.DPDK) {
+		v := raw.DPDK[k]
+		switch k {
+		case "corelist":
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				n, err := num("dpdk.corelist", v)
+				if err != nil {
+					return NFConfig{}, fmt.Errorf("dpdk.corelist: want a core list such as \"4\", got %s", v)
+				}
+				s = strconv.Itoa(n)
+			}
+			c.CoreList = s
+		default:
+			c.Ignored = append(c.Ignored, "dpdk."+k)
+		}
+	}
+	haveService := false
+	for _, k := range keys(raw.ONVM) {
+		v := raw.ONVM[k]
+		var err error
+		switch k {
+		case "serviceid":
+			c.Service, err = num("onvm.serviceid", v)
+			haveService = true
+		case "instanceid":
+			c.Instance, err = num("onvm.instanceid", v)
+		default:
+			c.Ignored = append(c.Ignored, "onvm."+k)
+		}
+		if err != nil {
+			return NFConfig{}, err
+		}
+	}
+	if !haveService {
+		return NFConfig{}, errors.New("onvm.serviceid is required")
+	}
+	if c.Service < 1 || c.Service >= ctlmsg.MaxServices {
+		return NFConfig{}, fmt.Errorf("onvm.serviceid %d out of range 1..%d", c.Service, ctlmsg.MaxServices-1)
+	}
+	if c.Instance < 0 || c.Instance >= ctlmsg.MaxNFs {
+		return NFConfig{}, fmt.Errorf("onvm.instanceid %d out of range 1..%d", c.Instance, ctlmsg.MaxNFs-1)
+	}
+	return c, nil
+}
+
+// applyConfig fills what the command line left out from the JSON config
+// data: the service (-r), the instance (-n) and the EAL core list (-l).
+func (a *Args) applyConfig(data []byte, ncpu int) error {
+	c, err := ParseNFConfig(data)
+	if err != nil {
+		return &ArgError{Arg: "-F " + a.ConfigFile, Msg: fmt.Sprintf("config file %s: %v", a.ConfigFile, err)}
+	}
+	if a.Service == 0 {
+		a.Service = uint16(c.Service)
+	}
+	if a.Instance == 0 {
+		a.Instance = uint16(c.Instance)
+	}
+	if a.Cores == nil && c.CoreList != "" {
+		cpus, ok := parseCoreList(c.CoreList)
+		if !ok {
+			return &ArgError{Arg: "-F " + a.ConfigFile, Msg: fmt.Sprintf("config file %s: invalid dpdk.corelist %q", a.ConfigFile, c.CoreList)}
+		}
+		a.Cores = clampCores(cpus, ncpu)
+		if !slices.Equal(a.Cores, cpus) {
+			a.Notices = append(a.Notices, fmt.Sprintf("config file %s: dpdk.corelist %s names CPUs this machine lacks (it has %d): clamped to %s",
+				a.ConfigFile, c.CoreList, max(ncpu, 1), joinInts(a.Cores)))
+		}
+	}
+	for _, k := range c.Ignored {
+		a.Notices = append(a.Notices, fmt.Sprintf("config file %s: ignoring %s", a.ConfigFile, k))
+	}
+	return nil
+}
+
+// parseArgs is ParseArgs for a machine with ncpu CPUs, without reading the
+// -F config file.
 func parseArgs(argv []string, ncpu int) (Args, error) {
 	var a Args
 	rest := argv
@@ -357,6 +509,10 @@ func (a *Args) parseONVM(toks []string) ([]string, error) {
 		tok := toks[i]
 		if len(tok) < 2 || tok[0] != '-' {
 			words = append(words, tok)
+			continue
+		}
+		if tok == "--standby" {
+			a.Standby = true
 			continue
 		}
 		if tok[1] == '-' {

@@ -2,7 +2,9 @@ package nflib
 
 import (
 	"errors"
+	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,4 +323,59 @@ func FuzzParseArgs(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseArgsConfigFileFillsWhatTheCommandLineLeavesOut(t *testing.T) {
+	dir := t.TempDir()
+	cfg := dir + "/example_config.json"
+	// ONVM's examples/example_config.json.
+	if err := os.WriteFile(cfg, []byte(`{
+        "dpdk": {"corelist": "4", "memory_channels": 3, "portmask": 2},
+        "onvm": {"output": "stdout", "serviceid": 1, "instanceid": 3}
+}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ParseArgs([]string{"-F", cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Service != 1 || a.Instance != 3 || len(a.Cores) != 1 {
+		t.Fatalf("got service %d instance %d cores %v, want 1, 3 and one core", a.Service, a.Instance, a.Cores)
+	}
+	for _, k := range []string{"dpdk.memory_channels", "dpdk.portmask", "onvm.output"} {
+		if !slices.ContainsFunc(a.Notices, func(n string) bool { return strings.HasSuffix(n, "ignoring "+k) }) {
+			t.Errorf("no notice about %s in %q", k, a.Notices)
+		}
+	}
+	// The command line wins, option by option.
+	a, err = ParseArgs([]string{"-F", cfg, "-l", "0", "--", "-r", "5", "--", "-d", "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Service != 5 || a.Instance != 3 || !slices.Equal(a.Cores, []int{0}) || !slices.Equal(a.AppArgs, []string{"-d", "2"}) {
+		t.Fatalf("overrides: got %+v", a)
+	}
+	if _, err := ParseArgs([]string{"-F", dir + "/missing.json"}); err == nil || !strings.Contains(err.Error(), "cannot read config file") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestParseNFConfigRefusals(t *testing.T) {
+	for _, tc := range []struct{ json, want string }{
+		{`{`, "bad JSON"},
+		{`{"onvm": {}}`, "onvm.serviceid is required"},
+		{`{"onvm": {"serviceid": 0}}`, "out of range"},
+		{`{"onvm": {"serviceid": 32}}`, "out of range"},
+		{`{"onvm": {"serviceid": 1, "instanceid": 128}}`, "out of range"},
+		{`{"onvm": {"serviceid": "x"}}`, "whole number"},
+		{`{"onvm": {"serviceid": 1}, "dpdk": {"corelist": [1]}}`, "dpdk.corelist"},
+	} {
+		if _, err := ParseNFConfig([]byte(tc.json)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.json, err, tc.want)
+		}
+	}
+	c, err := ParseNFConfig([]byte(`{"onvm": {"serviceid": "2"}, "dpdk": {"corelist": 4}}`))
+	if err != nil || c.Service != 2 || c.CoreList != "4" {
+		t.Fatalf("numbers as strings and a numeric corelist: %+v %v", c, err)
+	}
 }

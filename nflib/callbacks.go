@@ -40,73 +40,68 @@ const (
 
 // SendMsg sends data to the first instance of service (ONVM's
 // onvm_nflib_send_msg_to_nf). The message travels as a pool slot through
-// the manager, in order with this NF's packets. Call it from the loop's
-// goroutine (a handler or callback) or before Run.
+// the manager, in order with this NF's packets, and leaves when the burst
+// or callback commits. Call it from the loop's goroutine (a handler or
+// callback) or before Run.
 func (nf *NF) SendMsg(service uint16, data []byte) error {
-	p, ok := nf.NewPacket()
-	if !ok {
-		return ErrNoSlot
-	}
-	room := p.Room()[shm.HeadroomBytes:]
-	if len(data) > len(room) {
-		nf.Free(p)
-		return ErrMsgTooLarge
-	}
-	copy(room, data)
-	m := p.Meta()
-	m.Len = uint32(len(data))
-	m.MetaFlags |= shm.FlagMessage
-	m.Src = nf.instance
-	m.Action, m.Destination = shm.ActionToNF, service
-	var one [1]shm.Slot
-	one[0] = p.slot
-	k, _ := nf.cache.Stage(nf.toMgr.ring, one[:])
-	nf.toMgr.ring.Publish()
-	if k == 0 {
-		nf.freeAll(one[:])
-		return ErrMsgDropped
-	}
-	return nil
+	return nf.inScope(func() error {
+		p, ok := nf.NewPacket()
+		if !ok {
+			return ErrNoSlot
+		}
+		room := p.Room()[shm.HeadroomBytes:]
+		if len(data) > len(room) {
+			nf.Free(p)
+			return ErrMsgTooLarge
+		}
+		copy(room, data)
+		m := p.Meta()
+		m.Len = uint32(len(data))
+		m.MetaFlags |= shm.FlagMessage
+		m.Src = nf.instance
+		m.Action, m.Destination = shm.ActionToNF, service
+		one := [1]shm.Slot{p.slot}
+		if nf.stage(nf.toMgr, one[:]) == 0 {
+			nf.deferFree(p.slot)
+			return ErrMsgDropped
+		}
+		return nil
+	})
 }
 
-// Free returns a packet the NF holds (one it created, or kept) to the pool.
+// Free returns a packet the NF holds (one it created, or kept) to the pool
+// when the burst or callback commits.
 func (nf *NF) Free(p Packet) {
-	var one [1]shm.Slot
-	one[0] = p.slot
-	nf.freeAll(one[:])
+	nf.inScope(func() error { nf.deferFree(p.slot); return nil })
 }
 
 // InjectBulk sends packets the NF created or kept with action a (ONVM's
-// onvm_nflib_return_pkt_bulk), one publish per ring, and returns how many
-// it sent, from the front of pkts; the rest stay the caller's.
+// onvm_nflib_return_pkt_bulk) and returns how many it sent, from the front
+// of pkts; the rest stay the caller's (a full ring). A drop verdict frees
+// the packet. They leave when the burst or callback commits.
 func (nf *NF) InjectBulk(pkts []Packet, a Action) int {
-	rt := nf.injectRoutes()
-	var st burstState
 	sent := 0
-	for sent < len(pkts) {
-		q := nf.route(rt, &st, pkts[sent].slot, a)
-		if q == nil { // a drop verdict: free it, as the loop would
-			nf.Free(pkts[sent])
-			sent++
-			continue
-		}
-		// Gather the run of packets going to the same ring.
-		n := 0
-		for sent+n < len(pkts) && n < len(st.in) {
-			if n > 0 && nf.route(rt, &st, pkts[sent+n].slot, a) != q {
+	nf.inScope(func() error {
+		rt := nf.injectRoutes()
+		var c actCounts
+		for sent < len(pkts) {
+			s := pkts[sent].slot
+			q := nf.route(rt, &c, s, a)
+			if q == nil {
+				nf.deferFree(s)
+				sent++
+				continue
+			}
+			one := [1]shm.Slot{s}
+			if nf.stage(q, one[:]) == 0 {
+				nf.ctr.TXDrop.Add(1)
 				break
 			}
-			st.in[n] = pkts[sent+n].slot
-			n++
+			sent++
+			nf.returned++
+			nf.ctr.TX.Add(1)
 		}
-		k, _ := nf.cache.Stage(q.ring, st.in[:n])
-		q.ring.Publish()
-		sent += k
-		nf.returned += uint64(k)
-		nf.ctr.TX.Add(uint64(k))
-		if k < n {
-			break // ring full: the caller keeps the rest
-		}
-	}
+		return nil
+	})
 	return sent
 }

@@ -3,11 +3,12 @@ package nflib
 // The burst loop, stage by stage (one goroutine: Run's caller):
 //
 //	routes changed? → compile the route table (rare)
-//	for each input ring: Peek a burst (private cursor; ownership checked)
-//	  → handler → route each packet to an output queue or the drop list
-//	  → Stage + Publish every touched output ring
-//	  → Release the input (after publishing, before freeing)
-//	  → Free the drops
+//	for each input ring, one transaction (state.go):
+//	  room = what every output ring can take; Peek ≤ room (private cursor)
+//	  → begin; log the inputs; take them (ownership checked)
+//	  → messages to the Msg callback; packets to the handler
+//	  → route each packet: stage it on its output ring, or defer its free
+//	  → commit: publish outputs, release the input, apply frees
 //	nothing received → sleep on the NF's doorbell (spin first)
 //
 // Output rings are this NF's alone (it is their only producer), inputs are
@@ -18,12 +19,14 @@ import (
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
+	"github.com/reinforce-nfv/reinforce/internal/crashpoint"
 	"github.com/reinforce-nfv/reinforce/shm"
 )
 
 // Run runs the burst loop, calling h for every packet, until Stop, the
 // manager's stop message, the TTL (-t) or packet limit (-l), or the manager's
-// death (ErrManagerGone). A clean stop returns nil.
+// death (ErrManagerGone). A clean stop returns nil; a transaction that
+// cannot commit (its state log overflows, say) is rolled back and returned.
 func (nf *NF) Run(h Handler) error { return nf.loop(h, nil, Callbacks{}) }
 
 // RunBurst is Run with a handler that sees whole bursts.
@@ -34,12 +37,10 @@ type burstState struct {
 	in      [shm.MaxBurst]shm.Slot
 	pk      [shm.MaxBurst]Packet
 	acts    [shm.MaxBurst]Action
-	drops   [shm.MaxBurst]shm.Slot
 	touched [shm.MaxBurst]*outQ
-	// per-burst counts, added to the shared counters once per burst
-	drop, next, tonf, out uint64
-	msgs                  int
-	msg                   func(nf *NF, from uint16, data []byte)
+	actCounts
+	msgs int
+	msg  func(nf *NF, from uint16, data []byte)
 }
 
 func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
@@ -59,11 +60,14 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 	}
 	w := nf.waiter()
 	if cb.Setup != nil {
-		cb.Setup(nf)
+		if err := nf.inScope(func() error { cb.Setup(nf); return nil }); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
 	}
 	start := time.Now()
 	var rxTotal uint64
 	for iter := uint64(0); !nf.stop.Load(); iter++ {
+		nf.cache.SetLoop(iter, false) // the manager's hang detector watches this move
 		if p := nf.routes.Load(); rt == nil || p.Version != rt.version {
 			next, err := nf.compile(p)
 			if err != nil {
@@ -72,16 +76,29 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 			rt = next
 			nf.cache.SetConfigVersion(rt.version) // the manager sees when routes have converged
 		}
-		got := 0
+		got, blocked := 0, false
 		for _, r := range rt.inputs {
-			got += nf.burstFrom(r, rt, st, h, bh)
+			n, err := nf.burstFrom(r, rt, st, h, bh)
+			if err != nil {
+				return err
+			}
+			if n < 0 {
+				blocked = true
+				continue
+			}
+			got += n
 		}
 		rxTotal += uint64(got)
 		if cb.Idle != nil {
-			if cb.Idle(nf) {
+			stop := false
+			if err := nf.inScope(func() error { stop = cb.Idle(nf); return nil }); err != nil {
+				return fmt.Errorf("idle callback: %w", err)
+			}
+			if stop {
 				break
 			}
-		} else if got == 0 {
+		} else if got == 0 && !blocked {
+			nf.cache.SetLoop(iter, true)
 			w.Wait(ready)
 		}
 		if iter&1023 == 0 || got == 0 {
@@ -101,40 +118,62 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 	return nil
 }
 
-// burstFrom processes one burst from input ring r and returns its size.
-func (nf *NF) burstFrom(r *shm.Ring, rt *routeTable, st *burstState, h Handler, bh BurstHandler) int {
-	n, err := nf.cache.Peek(r, st.in[:nf.burst])
+// burstFrom runs one burst from input ring r as a transaction and returns
+// its size, or -1 when an output ring has no room (the NF then polls
+// instead of sleeping: the consumer frees room without a doorbell).
+func (nf *NF) burstFrom(r *shm.Ring, rt *routeTable, st *burstState, h Handler, bh BurstHandler) (int, error) {
+	max := min(nf.burst, nf.outRoom(rt))
+	if max == 0 {
+		return -1, nil
+	}
+	n, err := r.Peek(st.in[:max])
 	if err != nil {
 		// The producer scribbled the ring's indices: count, resync, go on.
 		nf.ctr.RXDrop.Add(1)
 		r.Sync()
-		return 0
+		return 0, nil
 	}
 	if n == 0 {
-		r.Release() // consumes entries the ownership check refused, if any
-		return 0
+		return 0, nil
 	}
-	nd := 0
-	n, nd = nf.takeMessages(st, n)
+	if err := nf.begin(); err != nil {
+		r.Rewind()
+		nf.endScope()
+		return 0, err
+	}
+	if nf.tx != nil && !nf.txOff {
+		if err := nf.tx.Inputs(r.ID(), st.in[:n]); err != nil {
+			nf.sc.ins = append(nf.sc.ins, r)
+			nf.fail(err)
+			return 0, nf.abort()
+		}
+	}
+	nf.sc.ins = append(nf.sc.ins, r)
+	n = nf.cache.TakeFrom(r, st.in[:n]) // refused entries are counted and skipped
+	crashpoint.Hit(crashpoint.Inputs)
+	n = nf.takeMessages(st, n)
 	if bh != nil {
 		for i := 0; i < n; i++ {
-			st.pk[i] = Packet{r: nf.region, slot: st.in[i]}
+			st.pk[i] = Packet{r: nf.region, slot: st.in[i], nf: nf}
 		}
 		bh(st.pk[:n], st.acts[:n])
 	} else {
 		for i := 0; i < n; i++ {
-			st.acts[i] = h(Packet{r: nf.region, slot: st.in[i]})
+			st.acts[i] = h(Packet{r: nf.region, slot: st.in[i], nf: nf})
 		}
 	}
 	nt := 0
 	for i := 0; i < n; i++ {
-		q := nf.route(rt, st, st.in[i], st.acts[i])
-		if q == nil {
-			st.drops[nd] = st.in[i]
-			nd++
+		s := st.in[i]
+		if st.acts[i].Kind() == actionKeep && nf.isKept(s) {
 			continue
 		}
-		q.buf[q.n] = st.in[i]
+		q := nf.route(rt, &st.actCounts, s, st.acts[i])
+		if q == nil {
+			nf.deferFree(s)
+			continue
+		}
+		q.buf[q.n] = s
 		q.n++
 		if !q.stage {
 			q.stage = true
@@ -142,39 +181,38 @@ func (nf *NF) burstFrom(r *shm.Ring, rt *routeTable, st *burstState, h Handler, 
 			nt++
 		}
 	}
-	var tx, txDrop uint64
+	var tx uint64
 	for _, q := range st.touched[:nt] {
-		k, _ := nf.cache.Stage(q.ring, q.buf[:q.n])
-		q.ring.Publish()
+		k := nf.stage(q, q.buf[:q.n])
 		tx += uint64(k)
-		for _, s := range q.buf[k:q.n] { // full ring: a counted drop
-			st.drops[nd] = s
-			nd++
-			txDrop++
-		}
+		nf.deferFree(q.buf[k:q.n]...) // cannot happen (room was checked); if it does, a counted drop before commit
+		nf.ctr.TXDrop.Add(uint64(q.n - k))
 		q.n, q.stage = 0, false
 	}
-	r.Release() // before Free: a freed slot must have left the ring's window
-	nf.freeAll(st.drops[:nd])
+	if err := nf.commit(); err != nil {
+		return 0, err
+	}
 	got := n + st.msgs
 	st.msgs = 0
 	c := nf.ctr
 	c.RX.Add(uint64(got))
 	c.TX.Add(tx)
-	c.TXDrop.Add(txDrop)
 	c.ActDrop.Add(st.drop)
 	c.ActNext.Add(st.next)
 	c.ActToNF.Add(st.tonf)
 	c.ActOut.Add(st.out)
 	st.drop, st.next, st.tonf, st.out = 0, 0, 0, 0
-	return got
+	return got, nil
 }
 
+// actCounts are a burst's verdict counts, added to the shared counters once
+// per burst.
+type actCounts struct{ drop, next, tonf, out uint64 }
+
 // takeMessages hands the messages among the n slots in st.in to the
-// message callback, moves them to the front of st.drops (a message is freed
-// once handled) and compacts the packets; it returns the packet count and
-// the number of drops so far.
-func (nf *NF) takeMessages(st *burstState, n int) (packets, drops int) {
+// message callback (inside the burst's transaction), defers their frees and
+// compacts the packets; it returns the packet count.
+func (nf *NF) takeMessages(st *burstState, n int) int {
 	k := 0
 	for i := 0; i < n; i++ {
 		s := st.in[i]
@@ -187,11 +225,10 @@ func (nf *NF) takeMessages(st *burstState, n int) (packets, drops int) {
 		if st.msg != nil {
 			st.msg(nf, m.Src, nf.region.Packet(s))
 		}
-		st.drops[drops] = s
-		drops++
+		nf.deferFree(s)
 		st.msgs++
 	}
-	return k, drops
+	return k
 }
 
 // freeAll frees s, waiting for the manager's pool service if the drain ring
@@ -207,7 +244,7 @@ func (nf *NF) freeAll(s []shm.Slot) {
 
 // route applies action a to slot s's metadata and returns the output queue,
 // or nil to drop it.
-func (nf *NF) route(rt *routeTable, st *burstState, s shm.Slot, a Action) *outQ {
+func (nf *NF) route(rt *routeTable, st *actCounts, s shm.Slot, a Action) *outQ {
 	m := nf.region.Meta(s)
 	m.Src = nf.instance
 	switch a.Kind() {
@@ -264,39 +301,41 @@ func (nf *NF) toService(rt *routeTable, m *shm.Meta, svc uint16) *outQ {
 }
 
 // NewPacket allocates an empty packet from the NF's cache, or false if the
-// pool has none to give right now. Call it from the loop's goroutine (a
-// handler) or before Run.
+// pool has none to give right now. Inside a burst or callback the
+// allocation is part of its transaction (returned to the pool on
+// rollback). Call it from the loop's goroutine (a handler or callback) or
+// before Run.
 func (nf *NF) NewPacket() (Packet, bool) {
 	var s [1]shm.Slot
-	if nf.cache.Alloc(s[:]) == 0 {
+	got := 0
+	nf.inScope(func() error {
+		if nf.tx == nil || nf.txOff {
+			got = nf.cache.Alloc(s[:])
+			return nil
+		}
+		if nf.cache.AllocPeek(s[:]) == 0 {
+			return nil
+		}
+		if err := nf.tx.Alloc(s[:]); err != nil {
+			nf.fail(err)
+			return err
+		}
+		got = nf.cache.AllocTake(s[:])
+		return nil
+	})
+	if got == 0 {
 		return Packet{}, false
 	}
-	return Packet{r: nf.region, slot: s[0]}, true
+	return Packet{r: nf.region, slot: s[0], nf: nf}, true
 }
 
 // Inject sends a packet the NF created or held (ONVM's
 // onvm_nflib_return_pkt) with action a, or frees it and returns false when
-// its destination ring is full. Same goroutine rules as NewPacket.
+// its destination ring is full. The packet leaves when the burst or
+// callback commits. Same goroutine rules as NewPacket.
 func (nf *NF) Inject(p Packet, a Action) bool {
-	rt := nf.injectRoutes()
-	var st burstState
-	q := nf.route(rt, &st, p.slot, a)
-	if q == nil {
-		nf.freeAll([]shm.Slot{p.slot})
-		return false
-	}
-	var one [1]shm.Slot
-	one[0] = p.slot
-	k, _ := nf.cache.Stage(q.ring, one[:])
-	q.ring.Publish()
-	if k == 0 {
-		nf.freeAll(one[:])
-		nf.ctr.TXDrop.Add(1)
-		return false
-	}
-	nf.ctr.TX.Add(1)
-	nf.returned++
-	return true
+	one := [1]Packet{p}
+	return nf.InjectBulk(one[:], a) == 1
 }
 
 func (nf *NF) injectRoutes() *routeTable {

@@ -69,6 +69,7 @@ func (g *loopRig) pump(n int, h Handler) (viaMgr, direct int) {
 	for i := 0; i < k; i++ {
 		g.region.Meta(s[i]).Chain = 0
 		g.region.Meta(s[i]).ChainIndex = 1
+		g.region.Meta(s[i]).Len = 64
 	}
 	g.feeder.Send(g.feed, s[:k])
 	g.nf.burstFrom(g.inRing, g.rt, g.st, h, nil)

@@ -15,12 +15,14 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/shm"
+	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
 // ErrManagerGone reports that the manager closed the control socket (it
@@ -65,6 +67,17 @@ type NF struct {
 	stopErr atomic.Pointer[error]
 	ctlDone chan struct{}
 
+	// State and transactions (state.go), loop goroutine only.
+	st       *state.File
+	tx       *state.Tx
+	txOff    bool
+	sc       scope
+	recovery state.Report
+	// A standby's active (standby.go).
+	activePID   int
+	activeStart uint64
+	takeover    time.Time // when a standby saw its active die; zero otherwise
+
 	closeOnce sync.Once
 }
 
@@ -105,6 +118,12 @@ func Attach(tag string, a Args, sock string) (*NF, error) {
 		return nil, err
 	}
 	go nf.routineControl()
+	if a.Standby {
+		if err := nf.standBy(); err != nil {
+			nf.Close()
+			return nil, err
+		}
+	}
 	return nf, nil
 }
 
@@ -117,7 +136,8 @@ func (nf *NF) send(m ctlmsg.Msg) error {
 func (nf *NF) register() error {
 	a := nf.Args
 	err := nf.send(ctlmsg.Register{Service: a.Service, Instance: a.Instance, Tag: nf.tag, PID: os.Getpid(),
-		ManualCore: a.ManualCore, ShareCore: a.ShareCore,
+		ManualCore: a.ManualCore, ShareCore: a.ShareCore, Transactional: !strings.EqualFold(os.Getenv(TxEnv), "off"),
+		Standby: a.Standby,
 		TTLSeconds: uint32(a.TTL / time.Second), PktLimitMillions: uint32(a.PktLimit / ctlmsg.PktLimitMultiplier)})
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
@@ -162,6 +182,12 @@ func (nf *NF) register() error {
 	}
 	if nf.toMgr == nil {
 		return errors.New("register: the manager gave no ring to send through")
+	}
+	nf.activePID, nf.activeStart = rep.ActivePID, rep.ActiveStart
+	if !a.Standby {
+		if err := nf.openState(); err != nil {
+			return fmt.Errorf("register: %w", err)
+		}
 	}
 	// The manager follows the reply with the first routes.
 	if m, err = ctlmsg.ReadMsg(nf.rd); err != nil {
@@ -283,6 +309,11 @@ func (nf *NF) Close() error {
 		nf.send(ctlmsg.Stopping{})
 		nf.conn.Close()
 		<-nf.ctlDone
+		if nf.st != nil {
+			// A clean stop: nothing to recover, and the next NF given this
+			// instance ID must not inherit this one's containers.
+			nf.st.Remove()
+		}
 		err = nf.region.Close()
 	})
 	return err

@@ -26,11 +26,12 @@ func (a Action) Kind() uint8 { return uint8(a >> 16) }
 func (a Action) Dest() uint16 { return uint16(a) }
 
 // Packet is a handler's view of one packet in the pool. It is valid during
-// the handler call only; a handler that keeps packets MUST use the NF's
-// buffering API (not yet available).
+// the handler call only; a handler that keeps packets pushes them onto a
+// Queue and returns Keep.
 type Packet struct {
 	r    *shm.Region
 	slot shm.Slot
+	nf   *NF
 }
 
 // Slot is the packet's slot reference.
@@ -39,12 +40,36 @@ func (p Packet) Slot() shm.Slot { return p.slot }
 // Meta is the packet's metadata (ONVM's onvm_pkt_meta plus ours).
 func (p Packet) Meta() *shm.Meta { return p.r.Meta(p.slot) }
 
-// Data is the packet's bytes (Meta().Len of them); writes go to the pool.
+// Data is the packet's bytes (Meta().Len of them), to read. Write through
+// Writable: a write through Data is not undone if the burst rolls back, so
+// a standby would see the packet changed twice.
 func (p Packet) Data() []byte { return p.r.Packet(p.slot) }
 
+// Writable is the packet's bytes, to change: the first call in a burst
+// saves the original bytes in the transaction (copy on first write), so a
+// rollback restores them bit for bit.
+func (p Packet) Writable() []byte {
+	p.save()
+	return p.r.Packet(p.slot)
+}
+
 // Room is the slot's whole buffer (headroom and data room) for building or
-// growing a packet; set Meta().DataOff and SetLen to describe it.
-func (p Packet) Room() []byte { return p.r.Buf(p.slot) }
+// growing a packet; set Meta().DataOff and SetLen to describe it. Like
+// Writable, it saves the original bytes first.
+func (p Packet) Room() []byte {
+	p.save()
+	return p.r.Buf(p.slot)
+}
+
+func (p Packet) save() {
+	nf := p.nf
+	if nf == nil || nf.tx == nil || nf.txOff || !nf.sc.open {
+		return
+	}
+	if err := nf.tx.SaveData(p.slot); err != nil {
+		nf.fail(err)
+	}
+}
 
 // SetLen sets the packet length, clamped to the room after DataOff.
 func (p Packet) SetLen(n int) {

@@ -1,6 +1,8 @@
 package nflib
 
 import (
+	"slices"
+
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/shm"
 )
@@ -11,6 +13,7 @@ type outQ struct {
 	buf   [shm.MaxBurst]shm.Slot
 	n     int
 	stage bool // in the touched list this burst
+	pend  bool // staged entries await the scope's commit
 }
 
 // svcRoute is how the loop reaches one service.
@@ -27,12 +30,13 @@ type routeTable struct {
 	chains  []ctlmsg.ChainRoute
 	svc     [ctlmsg.MaxServices]svcRoute
 	inputs  []*shm.Ring
+	outs    []*outQ // every ring the NF may send to, for the room check
 }
 
 // compile builds a route table from m, reusing ring handles (and their
 // private cursors) the NF already has.
 func (nf *NF) compile(m *ctlmsg.Routes) (*routeTable, error) {
-	rt := &routeTable{version: m.Version, chains: m.Chains}
+	rt := &routeTable{version: m.Version, chains: m.Chains, outs: []*outQ{nf.toMgr}}
 	for _, s := range m.Services {
 		if int(s.Service) >= ctlmsg.MaxServices {
 			continue
@@ -49,6 +53,9 @@ func (nf *NF) compile(m *ctlmsg.Routes) (*routeTable, error) {
 				return nil, err
 			}
 			sr.direct[d.Instance] = q
+			if !slices.Contains(rt.outs, q) {
+				rt.outs = append(rt.outs, q)
+			}
 		}
 	}
 	for _, idx := range m.Inputs {

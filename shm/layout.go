@@ -88,7 +88,8 @@ type cacheHeader struct {
 	frees  uint64
 	bad    uint64 // handovers refused by this owner's checks
 	config uint64 // control-plane configuration version the owner runs (Cache.SetConfigVersion)
-	_      [16]byte
+	loop   uint64 // iterations<<1 | about-to-sleep bit (Cache.SetLoop), for hang detection
+	_      [8]byte
 }
 
 // doorbellWord is one futex word and the number of processes asleep on it.

@@ -152,6 +152,19 @@ func (p *Pool) AddOwner(o OwnerID, pid int) error {
 	return nil
 }
 
+// Adopt gives active owner o's cache, as a dead process left it, to the
+// process pid that takes over (a restarted NF that recovers its
+// transactions): nothing is reclaimed or reset.
+func (p *Pool) Adopt(o OwnerID, pid int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o == 0 || uint64(o) >= p.r.l.caches.count || !p.owners[o].active {
+		return fmt.Errorf("adopt owner %d: not active", o)
+	}
+	p.cacheHdr(o).pid = int32(pid)
+	return nil
+}
+
 // AssignRing records that owner prod produces into edge ring id and owner
 // cons consumes from it, rings doorbell bell for the consumer, and resets
 // the ring to empty. The ring must not be in use.

@@ -206,7 +206,7 @@ func attachFile(path string, f *os.File) (*Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attach region %s: mmap %d bytes: %w", path, l.total, err)
 	}
-	r := &Region{path: path, f: f, mem: mem, l: l}
+	r := &Region{path: path, f: f, mem: mem, l: l, huge: isHugetlbfs(filepath.Dir(path))}
 	// The header may change under us (a scribbling process): the mapped
 	// header must still equal what we validated, or we refuse.
 	if !equalHeader(mem[:HeaderBytes], hdr) {

@@ -2,9 +2,15 @@
 // ports, registers NFs and moves packets along service chains.
 //
 //	reinforce-mgr [--config FILE] [-t TTL_S] [-l MPKTS] [-z STATS_S] [-v N] [-c] ...
+//	reinforce-mgr [--config FILE] [EAL args] -- -p PORTMASK [-n NFMASK] [onvm_mgr args]
+//	reinforce-mgr --onvm-go.sh=SCRIPT [long options] -- [go.sh args]
 //
 // Without --config it runs the embedded default: one null port and a chain of
 // service 1 that exits on it, in /dev/shm, with no NIC and no root.
+//
+// The second form takes onvm_mgr's own command line (ONVM-COMPAT.md §1.2;
+// onvm-compat.MgrArgs); the third is onvm-compat/onvm/go.sh's (§1.1),
+// which prints what go.sh prints and then runs as the second form would.
 package main
 
 import (
@@ -13,6 +19,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +37,12 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && strings.HasPrefix(args[0], "--onvm-go.sh=") {
+		return runGoSh(strings.TrimPrefix(args[0], "--onvm-go.sh="), args[1:])
+	}
+	if slices.Contains(args, "--") {
+		return runONVM(args)
+	}
 	fs := flag.NewFlagSet("reinforce-mgr", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "TOML configuration `file` (default: the embedded default)")
 	ttl := fs.Int("t", 0, "time to live in `seconds` (ONVM -t); 0 keeps the config's")
@@ -40,6 +54,8 @@ func run(args []string) int {
 	regionDir := fs.String("region-dir", "", "`directory` for the region file (default: hugetlbfs if mounted, else /dev/shm)")
 	socket := fs.String("socket", "", "control socket `path`")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	webPort := fs.Int("web-port", manager.DefaultWebPort, "`port` of the web console's JSON files (stats_out = \"web\")")
+	webDir := fs.String("web-dir", "", "`directory` to also write the web console's files to (stats_out = \"web\")")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -47,16 +63,11 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "reinforce-mgr: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	lvl, err := zerolog.ParseLevel(*logLevel)
+	log, err := newLogger(*logLevel)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "reinforce-mgr: --log-level: %v\n", err)
 		return 2
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano // milliseconds matter here
-	fi, _ := os.Stderr.Stat()
-	color := fi != nil && fi.Mode()&os.ModeCharDevice != 0 // no escape codes in files and pipes
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", NoColor: !color}).
-		Level(lvl).With().Timestamp().Logger()
 
 	cfg := config.DefaultConfig()
 	if *cfgPath != "" {
@@ -103,8 +114,31 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "reinforce-mgr: %v\n", err)
 		return 2
 	}
+	if *webPort < 0 || *webPort > 65535 {
+		fmt.Fprintln(os.Stderr, "reinforce-mgr: --web-port out of range 0..65535")
+		return 2
+	}
+	return serve(cfg, manager.Options{Log: log, WebAddr: fmt.Sprintf(":%d", *webPort), WebDir: *webDir})
+}
 
-	mgr, err := manager.New(cfg, manager.Options{Log: log})
+// newLogger returns the manager's console logger at the named level.
+func newLogger(level string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Logger{}, err
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano // milliseconds matter here
+	fi, _ := os.Stderr.Stat()
+	color := fi != nil && fi.Mode()&os.ModeCharDevice != 0 // no escape codes in files and pipes
+	return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", NoColor: !color}).
+		Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// serve runs a manager with a validated cfg until a signal, its TTL or its
+// packet limit, then prints why and the summary; it returns the exit status.
+func serve(cfg config.Config, opt manager.Options) int {
+	log := opt.Log
+	mgr, err := manager.New(cfg, opt)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "reinforce-mgr: %v\n", err)
 		return 1

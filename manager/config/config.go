@@ -72,8 +72,15 @@ type Manager struct {
 	DeadNFPolicy DeadNFPolicy
 	// DeadNFGrace is how long DeadNFRetain keeps them for a restart (dead_nf_grace_ms).
 	DeadNFGrace time.Duration
+	// HangTimeout is how long an NF's loop may stand still, while awake or
+	// while packets wait for it, before the manager kills it as hung
+	// (hang_timeout_ms); 0 turns hang detection off.
+	HangTimeout time.Duration
 	// DefaultChain names the chain that port traffic enters (default_chain).
 	DefaultChain string
+	// NumServices bounds service IDs to 1..NumServices-1 (num_services), ONVM -r; 0 means
+	// MaxServiceID+1. NFs asking for a larger service are refused with ONVM's NF_SERVICE_MAX.
+	NumServices int
 	// Cores is a CPU list such as "0-1,3" (cores); "" means no restriction. After Parse it
 	// holds only CPUs present on the machine (see ParseCPUList).
 	Cores string
@@ -229,7 +236,9 @@ func DefaultConfig() Config {
 			Verbosity:     MinVerbosity,
 			DeadNFPolicy:  DeadNFReclaim,
 			DeadNFGrace:   DefaultDeadNFGraceMS * time.Millisecond,
+			HangTimeout:   DefaultHangTimeoutMS * time.Millisecond,
 			DefaultChain:  DefaultChainName,
+			NumServices:   MaxServiceID + 1,
 		},
 		Ports:  []Port{defaultPort()},
 		Chains: []Chain{{Name: DefaultChainName, Services: []int{DefaultServiceID}, OutPort: 0}},
@@ -277,6 +286,15 @@ func (m Manager) ControlSocketPath(xdgRuntimeDir string, uid int) string {
 		return m.ControlSocket
 	}
 	return ctlmsg.DefaultSocketPath(m.Name, xdgRuntimeDir, uid)
+}
+
+// ServiceLimit returns the largest service ID this configuration admits: NumServices-1,
+// or MaxServiceID when NumServices is 0 (unset) or larger.
+func (m Manager) ServiceLimit() int {
+	if m.NumServices <= 0 || m.NumServices > MaxServiceID+1 {
+		return MaxServiceID
+	}
+	return m.NumServices - 1
 }
 
 // Port returns the port with the given ID, and whether there is one.

@@ -85,6 +85,10 @@ const (
 
 	// DefaultDeadNFGraceMS is how long retain keeps a dead NF's rings and slots, in milliseconds.
 	DefaultDeadNFGraceMS = 2000
+	// DefaultHangTimeoutMS is how long an NF's loop may stand still before it is killed as hung,
+	// in milliseconds: well above an idle NF's longest sleep (it marks itself asleep anyway)
+	// and a busy VM's scheduling hiccups.
+	DefaultHangTimeoutMS = 300
 
 	// MaxCPUs bounds CPU numbers in core lists and masks: Linux's largest NR_CPUS is 8192.
 	MaxCPUs = 8192

@@ -175,8 +175,10 @@ func (d *decoder) manager(m *Manager, key string, t map[string]any) {
 		"shared_cpu":       d.boolean(&m.SharedCPU),
 		"dead_nf_policy":   d.str((*string)(&m.DeadNFPolicy)),
 		"dead_nf_grace_ms": d.duration(&m.DeadNFGrace, time.Millisecond),
+		"hang_timeout_ms":  d.duration(&m.HangTimeout, time.Millisecond),
 		"default_chain":    d.str(&m.DefaultChain),
 		"cores":            d.str(&m.Cores),
+		"num_services":     d.integer(&m.NumServices),
 	})
 }
 

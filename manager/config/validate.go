@@ -56,7 +56,11 @@ func (c *Config) checkManager(r *reporter) {
 		r.errorf("manager.ttl_s", "must be >= 0 (0 is off), got %s", inUnit(m.TTL, time.Second))
 	}
 	checkRange(r, "manager.packet_limit_m", m.PacketLimitM, 0, math.MaxInt64/PacketLimitUnit)
+	checkRange(r, "manager.num_services", int64(m.NumServices), 0, MaxServiceID+1)
 	checkEnum(r, "manager.dead_nf_policy", string(m.DeadNFPolicy), DeadNFReclaim, DeadNFRetain)
+	if m.HangTimeout < 0 {
+		r.errorf("manager.hang_timeout_ms", "must be >= 0 (0 turns hang detection off), got %s", inUnit(m.HangTimeout, time.Millisecond))
+	}
 	if m.DeadNFGrace < 0 {
 		r.errorf("manager.dead_nf_grace_ms", "must be >= 0, got %s", inUnit(m.DeadNFGrace, time.Millisecond))
 	}
@@ -140,8 +144,8 @@ func (c *Config) checkChains(r *reporter, builtinChains bool) {
 			r.errorf(key+".services", "lists %d services; at most %d", n, MaxChainLen)
 		}
 		for k, s := range ch.Services {
-			if s < 1 || s > MaxServiceID {
-				r.errorf(indexKey(key+".services", k), "service %d out of range 1..%d", s, MaxServiceID)
+			if s < 1 || s > c.Manager.ServiceLimit() {
+				r.errorf(indexKey(key+".services", k), "service %d out of range 1..%d%s", s, c.Manager.ServiceLimit(), c.numServicesHint())
 			}
 		}
 		if ch.OutPort != OutPortDrop {
@@ -171,8 +175,8 @@ func (c *Config) checkNFs(r *reporter) {
 		case strings.IndexByte(nf.Tag, 0) >= 0:
 			r.errorf(key+".tag", "must not contain a NUL byte")
 		}
-		if nf.Service < 1 || nf.Service > MaxServiceID {
-			r.errorf(key+".service", "service %d out of range 1..%d", nf.Service, MaxServiceID)
+		if nf.Service < 1 || nf.Service > c.Manager.ServiceLimit() {
+			r.errorf(key+".service", "service %d out of range 1..%d%s", nf.Service, c.Manager.ServiceLimit(), c.numServicesHint())
 		}
 		if nf.Instance != 0 {
 			if nf.Instance < 1 || nf.Instance > MaxInstanceID {
@@ -309,6 +313,14 @@ func inUnit(d, unit time.Duration) string {
 		return strconv.FormatInt(int64(d/unit), 10)
 	}
 	return d.String()
+}
+
+// numServicesHint explains a service bound lowered by manager.num_services.
+func (c *Config) numServicesHint() string {
+	if c.Manager.ServiceLimit() < MaxServiceID {
+		return " (manager.num_services = " + strconv.Itoa(c.Manager.NumServices) + ")"
+	}
+	return ""
 }
 
 func (c *Config) chainNames() string {

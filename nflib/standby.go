@@ -1,0 +1,67 @@
+package nflib
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reinforce-nfv/reinforce/internal/procfs"
+	"github.com/reinforce-nfv/reinforce/shm/state"
+)
+
+// ErrStandbyStopped reports a standby told to stop before it took over.
+var ErrStandbyStopped = errors.New("standby stopped before its active died")
+
+// standBy waits, costing nothing, until the active dies, then takes over
+// its state and rings: recovery of the active's last transaction and ring
+// handles from the committed indices. The standby's own pidfd wakes it; the
+// manager is not in that path.
+func (nf *NF) standBy() error {
+	if nf.activePID != 0 {
+		fd, err := unix.PidfdOpen(nf.activePID, 0)
+		if err == nil {
+			defer unix.Close(fd)
+			// The PID could have been reused if the active died before we
+			// opened the pidfd: the start time tells.
+			if nf.activeStart != 0 && procfs.StartTime(nf.activePID) != nf.activeStart {
+				fd = -1
+			}
+		}
+		if err == nil && fd >= 0 {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			for {
+				// The timeout only bounds how late a stop request is seen.
+				n, err := unix.Poll(fds, 250)
+				if n > 0 || (err != nil && err != unix.EINTR) {
+					break
+				}
+				if nf.stop.Load() {
+					return ErrStandbyStopped
+				}
+			}
+		}
+	}
+	nf.takeover = time.Now()
+	// The active's file lock goes with its process; allow the kernel a
+	// moment if we got here first.
+	var err error
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(100 * time.Microsecond) {
+		err = nf.openState()
+		if err == nil || !errors.Is(err, state.ErrBusy) || time.Now().After(deadline) || nf.stop.Load() {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("standby takeover: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "%s: standby took over instance %d in %v: %s\n", nf.tag, nf.instance,
+		time.Since(nf.takeover).Round(time.Microsecond), nf.recovery)
+	return nil
+}
+
+// TookOver is when this process, started as a standby, saw its active die
+// (zero if it was not a standby). The takeover ends at its first commit.
+func (nf *NF) TookOver() time.Time { return nf.takeover }
