@@ -13,11 +13,15 @@ import (
 
 // launchedNF is an NF process the manager started from an [[nf]] entry.
 // routineSupervise waits for it and starts it again if it dies while the
-// manager runs (a cold restart: with an explicit instance ID and
-// dead_nf_policy = "retain" it carries on from the packets waiting in its
-// rings; local standbys come later).
+// manager runs. With standby = "local" an entry has two processes, the
+// active and its standby (--standby); whichever dies, its replacement is
+// started as the new standby (re-protection), or as the active if the
+// instance is gone. Without a standby a restart is a cold restart: with an
+// explicit instance ID and dead_nf_policy = "retain" it carries on from
+// the rings and state its predecessor left.
 type launchedNF struct {
-	spec config.NF
+	spec    config.NF
+	standby bool // the current process runs with --standby
 	mu   sync.Mutex // guards cmd and exited
 	cmd  *exec.Cmd
 	// exited is closed when the current process has been waited for.
@@ -44,8 +48,48 @@ func (m *Manager) launchNFs() error {
 		m.ctlWG.Add(1)
 		m.mu.Unlock()
 		go m.routineSupervise(l)
+		if spec.Standby == config.StandbyLocal {
+			m.ctlWG.Add(1)
+			go m.routineLaunchStandby(spec)
+		}
 	}
 	return nil
+}
+
+// routineLaunchStandby starts the standby of spec's NF once its active has
+// registered (a standby names a running instance), then supervises it.
+func (m *Manager) routineLaunchStandby(spec config.NF) {
+	defer m.ctlWG.Done()
+	for deadline := time.Now().Add(20 * time.Second); !m.instanceTaken(InstanceID(spec.Instance)); time.Sleep(5 * time.Millisecond) {
+		if m.shutdown.Load() || time.Now().After(deadline) {
+			m.log.Error().Str("nf", spec.Tag).Msg("its active never registered: no standby started")
+			return
+		}
+	}
+	l := &launchedNF{spec: spec, standby: true}
+	if err := m.startLaunched(l); err != nil {
+		m.log.Error().Err(err).Msg("launch standby")
+		return
+	}
+	m.mu.Lock()
+	if m.shutdown.Load() {
+		m.mu.Unlock()
+		l.cmd.Process.Kill()
+		l.cmd.Wait()
+		return
+	}
+	m.launched = append(m.launched, l)
+	m.ctlWG.Add(1)
+	m.mu.Unlock()
+	go m.routineSupervise(l)
+}
+
+// instanceTaken reports whether an NF holds instance id (running, or dead
+// and waiting for a taker).
+func (m *Manager) instanceTaken(id InstanceID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int(id) > 0 && int(id) < len(m.nfs) && m.nfs[id] != nil
 }
 
 func (m *Manager) startLaunched(l *launchedNF) error {
@@ -53,6 +97,9 @@ func (m *Manager) startLaunched(l *launchedNF) error {
 	argv := []string{"--", "-r", strconv.Itoa(nf.Service)}
 	if nf.Instance != 0 {
 		argv = append(argv, "-n", strconv.Itoa(nf.Instance))
+	}
+	if l.standby {
+		argv = append(argv, "--standby")
 	}
 	argv = append(argv, "--")
 	argv = append(argv, nf.Command[1:]...)
@@ -99,7 +146,13 @@ func (m *Manager) routineSupervise(l *launchedNF) {
 			m.log.Error().Str("nf", l.spec.Tag).Int("tries", quick).Msg("NF keeps dying at start: not restarting it")
 			return
 		}
-		m.log.Warn().Str("nf", l.spec.Tag).Int("pid", cmd.Process.Pid).AnErr("exit", err).Msg("launched NF exited: restarting it")
+		if l.spec.Standby == config.StandbyLocal {
+			// Re-protection: the replacement stands by for whoever holds the
+			// instance now (the promoted standby), or takes it if nobody does.
+			l.standby = m.instanceTaken(InstanceID(l.spec.Instance))
+		}
+		m.log.Warn().Str("nf", l.spec.Tag).Int("pid", cmd.Process.Pid).AnErr("exit", err).Bool("as_standby", l.standby).
+			Msg("launched NF exited: restarting it")
 		if err := m.startLaunched(l); err != nil {
 			m.log.Error().Err(err).Msg("restart NF")
 			return

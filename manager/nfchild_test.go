@@ -43,8 +43,13 @@ const (
 //	drop-odd:X     mark; drop packets whose UDP source port is odd, else X (a behaviour above)
 //	garbage        send out-of-range, stale and foreign slot references, then scribble its ring
 func runChildNF() error {
-	nf, err := nflib.Init("testnf", strings.Fields(os.Getenv("NF_ARGS")))
+	args := strings.Fields(os.Getenv("NF_ARGS"))
+	if os.Getenv("NF_ARGS") == "" {
+		args = os.Args[1:] // launched by the manager from an [[nf]] entry
+	}
+	nf, err := nflib.Init("testnf", args)
 	if err != nil {
+		fmt.Fprintf(os.Stderr, "child NF: %v\n", err)
 		shmtest.Reportf("error %v", err)
 		return nil
 	}

@@ -77,6 +77,7 @@ type NF struct {
 	activePID   int
 	activeStart uint64
 	takeover    time.Time // when a standby saw its active die; zero otherwise
+	firstCommit bool      // the next commit is a taker's first: time it
 
 	closeOnce sync.Once
 }

@@ -45,6 +45,7 @@ func (nf *NF) standBy() error {
 		}
 	}
 	nf.takeover = time.Now()
+	woke := state.MonoNs()
 	// The active's file lock goes with its process; allow the kernel a
 	// moment if we got here first.
 	var err error
@@ -57,6 +58,8 @@ func (nf *NF) standBy() error {
 	if err != nil {
 		return fmt.Errorf("standby takeover: %w", err)
 	}
+	nf.st.MarkTakeover(woke)
+	nf.firstCommit = true
 	fmt.Fprintf(os.Stderr, "%s: standby took over instance %d in %v: %s\n", nf.tag, nf.instance,
 		time.Since(nf.takeover).Round(time.Microsecond), nf.recovery)
 	return nil

@@ -266,6 +266,10 @@ func (nf *NF) commit() error {
 			return nf.abort()
 		}
 	}
+	if nf.firstCommit {
+		nf.firstCommit = false
+		nf.st.MarkFirstCommit(state.MonoNs())
+	}
 	crashpoint.Hit(crashpoint.AfterCommit)
 	for i, q := range sc.outs {
 		if i == 1 {

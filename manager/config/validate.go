@@ -199,6 +199,9 @@ func (c *Config) checkNFs(r *reporter) {
 			}
 		}
 		checkEnum(r, key+".standby", string(nf.Standby), StandbyNone, StandbyLocal)
+		if nf.Standby == StandbyLocal && nf.Instance == 0 {
+			r.errorf(key+".standby", "a standby stands by for one instance: give this NF an explicit instance")
+		}
 	}
 }
 

@@ -221,6 +221,9 @@ type Stats struct {
 	Commits, Rollbacks, RollForwards, Aborts, Redelivered uint64
 	Committed, Published                                  uint64 // last sequences
 	LogHead, LogTail, LogBytes                            uint64
+	// Takeovers counts processes that took the file over from a dead
+	// holder; WokeNs and FirstCommitNs time the last one (CLOCK_MONOTONIC).
+	Takeovers, WokeNs, FirstCommitNs uint64
 }
 
 // Stats reads the counters (any process that maps the file may call it).
@@ -231,7 +234,47 @@ func (f *File) Stats() Stats {
 		Redelivered: f.word(hRedelivered).Load(),
 		Committed:   f.word(hCommitted).Load(), Published: f.word(hPublished).Load(),
 		LogHead: f.word(hHead).Load(), LogTail: f.word(hTail).Load(), LogBytes: f.logSz,
+		Takeovers: f.word(hTakeovers).Load(), WokeNs: f.word(hWokeNs).Load(), FirstCommitNs: f.word(hFirstNs).Load(),
 	}
+}
+
+// MarkTakeover records that this process took the file over from a dead
+// holder, having seen the death at wokeNs (CLOCK_MONOTONIC).
+func (f *File) MarkTakeover(wokeNs uint64) {
+	f.word(hTakeovers).Add(1)
+	f.word(hFirstNs).Store(0)
+	f.word(hWokeNs).Store(wokeNs)
+}
+
+// MarkFirstCommit records the first commit after a takeover.
+func (f *File) MarkFirstCommit(ns uint64) { f.word(hFirstNs).Store(ns) }
+
+// ReadStats reads the counters of the state file at path without taking
+// its lock (for tools and benchmarks watching a live NF).
+func ReadStats(path string) (Stats, error) {
+	fd, err := os.Open(path)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer fd.Close()
+	mem, err := unix.Mmap(int(fd.Fd()), 0, headerBytes, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return Stats{}, fmt.Errorf("state file %s: %w", path, err)
+	}
+	defer unix.Munmap(mem)
+	if string(mem[hMagic:hMagic+8]) != fileMagic {
+		return Stats{}, fmt.Errorf("state file %s: no magic: %w", path, ErrCorrupt)
+	}
+	f := &File{mem: mem, logSz: binary.LittleEndian.Uint64(mem[hLogBytes:])}
+	return f.Stats(), nil
+}
+
+// MonoNs is CLOCK_MONOTONIC in nanoseconds: comparable between processes,
+// unlike time.Time's monotonic reading.
+func MonoNs() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
 }
 
 // word is the 64-bit shared word at header offset off.

@@ -75,6 +75,9 @@ const (
 	hRollForwards = 272
 	hAborts       = 280
 	hRedelivered  = 288
+	hTakeovers    = 296 // processes that took the file over from a dead holder
+	hWokeNs       = 304 // CLOCK_MONOTONIC ns when the last taker saw the death
+	hFirstNs      = 312 // CLOCK_MONOTONIC ns of its first commit after that
 )
 
 // Directory entry field offsets.
