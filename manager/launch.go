@@ -21,9 +21,9 @@ import (
 // the rings and state its predecessor left.
 type launchedNF struct {
 	spec    config.NF
-	standby bool // the current process runs with --standby
-	mu   sync.Mutex // guards cmd and exited
-	cmd  *exec.Cmd
+	standby bool       // the current process runs with --standby
+	mu      sync.Mutex // guards cmd and exited
+	cmd     *exec.Cmd
 	// exited is closed when the current process has been waited for.
 	exited chan struct{}
 }

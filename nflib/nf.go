@@ -138,7 +138,7 @@ func (nf *NF) register() error {
 	a := nf.Args
 	err := nf.send(ctlmsg.Register{Service: a.Service, Instance: a.Instance, Tag: nf.tag, PID: os.Getpid(),
 		ManualCore: a.ManualCore, ShareCore: a.ShareCore, Transactional: !strings.EqualFold(os.Getenv(TxEnv), "off"),
-		Standby: a.Standby,
+		Standby:    a.Standby,
 		TTLSeconds: uint32(a.TTL / time.Second), PktLimitMillions: uint32(a.PktLimit / ctlmsg.PktLimitMultiplier)})
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
