@@ -78,6 +78,7 @@ type NF struct {
 	activeStart uint64
 	takeover    time.Time // when a standby saw its active die; zero otherwise
 	firstCommit bool      // the next commit is a taker's first: time it
+	prepared    *state.File
 
 	closeOnce sync.Once
 }

@@ -20,6 +20,8 @@ var ErrStandbyStopped = errors.New("standby stopped before its active died")
 // handles from the committed indices. The standby's own pidfd wakes it; the
 // manager is not in that path.
 func (nf *NF) standBy() error {
+	// Map the active's state file now, so taking over is lock + recover.
+	nf.prepared, _ = state.Prepare(state.PathFor(nf.region.Path(), nf.region.Huge(), nf.instance))
 	if nf.activePID != 0 {
 		fd, err := unix.PidfdOpen(nf.activePID, 0)
 		if err == nil {
@@ -56,6 +58,10 @@ func (nf *NF) standBy() error {
 		}
 	}
 	if err != nil {
+		if nf.prepared != nil {
+			nf.prepared.Close()
+			nf.prepared = nil
+		}
 		return fmt.Errorf("standby takeover: %w", err)
 	}
 	nf.st.MarkTakeover(woke)

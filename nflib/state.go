@@ -72,8 +72,15 @@ func (nf *NF) openState() error {
 		o.DataBytes = v
 	}
 	path := state.PathFor(nf.region.Path(), nf.region.Huge(), nf.instance)
-	f, err := state.Open(path, o)
-	if err != nil {
+	var f *state.File
+	var err error
+	if nf.prepared != nil {
+		f = nf.prepared
+		if err = f.Acquire(); err != nil {
+			return err // still prepared: the caller may retry
+		}
+		nf.prepared = nil
+	} else if f, err = state.Open(path, o); err != nil {
 		return err
 	}
 	if err := nf.useState(f, strings.EqualFold(os.Getenv(TxEnv), "off")); err != nil {

@@ -34,14 +34,15 @@ type Options struct {
 // File is one NF's state file, mapped and locked by the process that runs
 // the NF (or recovers it). Used from one goroutine.
 type File struct {
-	path  string
-	f     *os.File
-	mem   []byte
-	data  uint64 // data bytes
-	log   []byte // the circular log
-	logSz uint64
-	fresh bool // created by this Open
-	tx    *Tx
+	path     string
+	f        *os.File
+	mem      []byte
+	data     uint64 // data bytes
+	log      []byte // the circular log
+	logSz    uint64
+	fresh    bool // created by this Open
+	unlocked bool // prepared, its lock not yet acquired
+	tx       *Tx
 	// unlogged: writes go straight to the containers (transactions off,
 	// for measuring what they cost); nothing can be rolled back.
 	unlogged bool
@@ -177,6 +178,53 @@ func mapFile(path string, f *os.File, o Options) (*File, error) {
 		return nil, fmt.Errorf("state file %s: log head %d tail %d more than its size apart: %w", path, h, t, ErrCorrupt)
 	}
 	return sf, nil
+}
+
+// Prepare maps an existing, initialised state file without taking its lock:
+// a standby does this ahead of time, so that taking over is just Acquire
+// and Recover. Nothing may be read or written through it before Acquire.
+func Prepare(path string) (*File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("state file: %w", err)
+	}
+	var hdr [16]byte
+	if n, _ := f.ReadAt(hdr[:], 0); n < len(hdr) || string(hdr[hMagic:hMagic+8]) != fileMagic {
+		f.Close()
+		return nil, fmt.Errorf("state file %s: not initialised yet", path)
+	}
+	sf, err := mapFile(path, f, Options{})
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	sf.tx = &Tx{f: sf}
+	sf.unlocked = true
+	// Fault in the header and the log's first pages now, not at takeover.
+	var sum byte
+	for off := 0; off < len(sf.mem) && off < headerBytes+dataOff; off += 4096 {
+		sum += sf.mem[off]
+	}
+	for off := 0; off < len(sf.log) && off < 256<<10; off += 4096 {
+		sum += sf.log[off]
+	}
+	_ = sum
+	return sf, nil
+}
+
+// Acquire takes the lock of a prepared file (ErrBusy while its holder lives).
+func (f *File) Acquire() error {
+	if !f.unlocked {
+		return nil
+	}
+	if err := unix.Flock(int(f.f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if err == unix.EWOULDBLOCK {
+			return fmt.Errorf("state file %s: %w", f.path, ErrBusy)
+		}
+		return fmt.Errorf("state file %s: lock: %w", f.path, err)
+	}
+	f.unlocked = false
+	return nil
 }
 
 // Close unmaps the file and drops its lock. Containers from it must not be
