@@ -107,5 +107,9 @@ func TestLaunchedStandbyFailsOverAndReprotects(t *testing.T) {
 	if len(out) != sent {
 		t.Fatalf("%d packets out of %d", len(out), sent)
 	}
-	t.Logf("%d packets through 3 failovers (one a hang), exactly once and in order", sent)
+	tx := m.Snapshot().NFs[0].Tx
+	if tx == nil || tx.Takeovers != 3 || tx.TakeoverUs <= 0 {
+		t.Fatalf("transaction stats after 3 failovers: %+v", tx)
+	}
+	t.Logf("%d packets through 3 failovers (one a hang), exactly once and in order; last takeover %.0f µs; %+v", sent, tx.TakeoverUs, *tx)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/reinforce-nfv/reinforce/manager/config"
 	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
 	"github.com/reinforce-nfv/reinforce/port"
+	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
 // Snapshot is the manager's counters at one moment, for stats output and
@@ -55,8 +56,23 @@ type NFStats struct {
 	// transactional NF's standby or restart). Protected: a standby waits.
 	Dead      bool      `json:"dead,omitempty"`
 	Protected bool      `json:"protected"`
+	// Tx are the NF's transaction counters from its state file (absent for
+	// an NF without transactions).
+	Tx *TxStats `json:"txn,omitempty"`
 	Routes    uint64    `json:"routes_version"` // the routes version the NF runs
 	Proc      ProcStats `json:"proc"`
+}
+
+// TxStats are an NF's burst-transaction counters (docs/state.md).
+type TxStats struct {
+	Commits      uint64 `json:"commits"`
+	Rollbacks    uint64 `json:"rollbacks"`
+	RollForwards uint64 `json:"roll_forwards"`
+	Redelivered  uint64 `json:"redelivered"`
+	Takeovers    uint64 `json:"takeovers"`
+	// TakeoverUs is the last takeover's time from the taker seeing the
+	// death to its first commit, in microseconds (0 if none finished).
+	TakeoverUs float64 `json:"takeover_us"`
 }
 
 // ProcStats are a process's CPU and memory use, read from /proc with
@@ -104,6 +120,14 @@ func (m *Manager) Snapshot() Snapshot {
 	m.mu.Unlock()
 	for i := range s.NFs {
 		s.NFs[i].Proc = procStats(int32(s.NFs[i].PID))
+		if st, err := state.ReadStats(state.PathFor(m.region.Path(), m.region.Huge(), s.NFs[i].Instance)); err == nil {
+			tx := &TxStats{Commits: st.Commits, Rollbacks: st.Rollbacks, RollForwards: st.RollForwards,
+				Redelivered: st.Redelivered, Takeovers: st.Takeovers}
+			if st.FirstCommitNs > st.WokeNs && st.WokeNs != 0 {
+				tx.TakeoverUs = float64(st.FirstCommitNs-st.WokeNs) / 1e3
+			}
+			s.NFs[i].Tx = tx
+		}
 	}
 	s.Manager = procStats(int32(os.Getpid()))
 	st := &m.Stats

@@ -9,8 +9,8 @@ func TestStartTime(t *testing.T) {
 	if StartTime(os.Getpid()) == 0 {
 		t.Fatal("no start time for this process")
 	}
-	if StartTime(os.Getpid()) != StartTime(os.Getpid()) {
-		t.Fatal("start time moves")
+	if a, b := StartTime(os.Getpid()), StartTime(os.Getpid()); a != b {
+		t.Fatalf("start time moves: %d then %d", a, b)
 	}
 	if StartTime(1<<30) != 0 {
 		t.Fatal("start time for a process that cannot exist")

@@ -47,7 +47,6 @@ type Tx struct {
 	reg   *shm.Region
 	c     *shm.Cache
 	open  bool
-	auto  bool // opened by a write outside any transaction
 	seq   uint64
 	start uint64 // LSN of the begin record
 	rec   uint64 // LSN of the record being written
