@@ -107,8 +107,8 @@ func (m *Manager) registerReply(nf *nfProc) ctlmsg.RegisterReply {
 // (promote), retained for a taker, or gone (false: clean up as before).
 // mu held.
 func (m *Manager) activeDied(nf *nfProc, seen time.Time) (kept bool) {
-	if m.shutdown.Load() || !nf.transactional {
-		return false
+	if m.shutdown.Load() || !nf.transactional || nf.ended.Load() {
+		return false // a clean stop (it said Stopping and deleted its state): nothing to take over
 	}
 	if sb := m.standbys[nf.id]; sb != nil && !sb.ended.Load() {
 		delete(m.standbys, nf.id)

@@ -12,7 +12,8 @@ import (
 	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
-// ErrStandbyStopped reports a standby told to stop before it took over.
+// ErrStandbyStopped reports a standby told to stop, or whose active
+// stopped cleanly, before it took over.
 var ErrStandbyStopped = errors.New("standby stopped before its active died")
 
 // standBy waits, costing nothing, until the active dies, then takes over
@@ -21,7 +22,16 @@ var ErrStandbyStopped = errors.New("standby stopped before its active died")
 // manager is not in that path.
 func (nf *NF) standBy() error {
 	// Map the active's state file now, so taking over is lock + recover.
-	nf.prepared, _ = state.Prepare(state.PathFor(nf.region.Path(), nf.region.Huge(), nf.instance))
+	// An active still registering may not have made it yet.
+	var perr error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if nf.prepared, perr = state.Prepare(state.PathFor(nf.region.Path(), nf.region.Huge(), nf.instance)); perr == nil {
+			break
+		}
+		if time.Now().After(deadline) || nf.stop.Load() {
+			return fmt.Errorf("standby for instance %d: %w", nf.instance, perr)
+		}
+	}
 	if nf.activePID != 0 {
 		fd, err := unix.PidfdOpen(nf.activePID, 0)
 		if err == nil {
@@ -48,6 +58,16 @@ func (nf *NF) standBy() error {
 	}
 	nf.takeover = time.Now()
 	woke := state.MonoNs()
+	path := state.PathFor(nf.region.Path(), nf.region.Huge(), nf.instance)
+	if _, err := os.Stat(path); err != nil {
+		// A clean stop deletes the state file before the process exits: the
+		// NF was stopped, not lost, and there is nothing to take over.
+		if nf.prepared != nil {
+			nf.prepared.Close()
+			nf.prepared = nil
+		}
+		return ErrStandbyStopped
+	}
 	// The active's file lock goes with its process; allow the kernel a
 	// moment if we got here first.
 	var err error

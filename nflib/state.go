@@ -201,6 +201,12 @@ func (q *Queue) Pop() (Packet, bool) {
 // Len is the number of queued packets.
 func (q *Queue) Len() int { return q.q.Len() }
 
+// Fail aborts the burst or callback in progress: everything it did is
+// rolled back at its end (its input packets are delivered again) and Run
+// returns err. For a handler that cannot do its work (a full state map, say)
+// and must not commit half of it. A failed state write does this by itself.
+func (nf *NF) Fail(err error) { nf.fail(err) }
+
 // fail records an error inside the open scope: the scope rolls back at its
 // end and the NF stops with the error.
 func (nf *NF) fail(err error) {

@@ -305,11 +305,12 @@ func ReadStats(path string) (Stats, error) {
 		return Stats{}, err
 	}
 	defer fd.Close()
-	mem, err := unix.Mmap(int(fd.Fd()), 0, headerBytes, unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return Stats{}, fmt.Errorf("state file %s: %w", path, err)
+	// A copy, not a mapping: the file may be shorter than its header while
+	// its creator sizes it, and a mapping would fault (SIGBUS).
+	mem := make([]byte, headerBytes)
+	if n, _ := fd.ReadAt(mem, 0); n < headerBytes {
+		return Stats{}, fmt.Errorf("state file %s: %d bytes, shorter than its header: %w", path, n, ErrCorrupt)
 	}
-	defer unix.Munmap(mem)
 	if string(mem[hMagic:hMagic+8]) != fileMagic {
 		return Stats{}, fmt.Errorf("state file %s: no magic: %w", path, ErrCorrupt)
 	}
