@@ -51,6 +51,20 @@ func (f *File) alloc(name string, kind, keyBytes, valBytes uint32, capacity, siz
 	}
 	off := dataOff + dataUsed
 	seed := f.seed() ^ hashBytes([]byte(name), 0x5bd1e995)
+	if tx := f.tx; !tx.open && !f.unlocked && !f.unlogged {
+		// One transaction for the whole allocation: a crash leaves the
+		// container entirely made or not at all.
+		if err := tx.Begin(); err != nil {
+			return 0, 0, err
+		}
+		defer func() {
+			if err := tx.Commit(nil, nil, nil); err != nil {
+				tx.Rollback()
+				return
+			}
+			tx.Done()
+		}()
+	}
 	var e [dirEntryBytes]byte
 	copy(e[dName:], name)
 	le.PutUint32(e[dKind:], kind)

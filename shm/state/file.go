@@ -29,6 +29,10 @@ type Options struct {
 	// (the region's epoch). A file made for another region describes
 	// packets that no longer exist: it is started afresh.
 	RegionID uint64
+	// Seed is the hash seed of a new file's maps; 0 picks a random one. A
+	// remote standby's file takes its primary's (Seed), so both find the
+	// same buckets and their layout digests agree.
+	Seed uint64
 }
 
 // File is one NF's state file, mapped and locked by the process that runs
@@ -135,9 +139,13 @@ func mapFile(path string, f *os.File, o Options) (*File, error) {
 		le.PutUint64(hdr[hLogOff:], uint64(dataOff)+o.DataBytes)
 		le.PutUint64(hdr[hLogBytes:], o.LogBytes)
 		le.PutUint64(hdr[hTotal:], total)
-		var seed [8]byte
-		rand.Read(seed[:])
-		le.PutUint64(hdr[hSeed:], le.Uint64(seed[:]))
+		seed := o.Seed
+		if seed == 0 {
+			var b [8]byte
+			rand.Read(b[:])
+			seed = le.Uint64(b[:]) | 1
+		}
+		le.PutUint64(hdr[hSeed:], seed)
 		le.PutUint64(hdr[hRegionID:], o.RegionID)
 		le.PutUint64(hdr[hTxStart:], noTx)
 		st, _ = f.Stat()
@@ -334,6 +342,9 @@ func (f *File) word(off uint64) *atomic.Uint64 {
 func (f *File) u64(off uint64) uint64 { return binary.LittleEndian.Uint64(f.mem[off:]) }
 
 func (f *File) seed() uint64 { return f.u64(hSeed) }
+
+// Seed is the file's hash seed (see Options.Seed).
+func (f *File) Seed() uint64 { return f.seed() }
 
 // writable reports whether [off, off+n) lies in what transactions may
 // write: the allocator line of the header, the directory and the data area.

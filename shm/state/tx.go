@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"time"
 
 	"github.com/reinforce-nfv/reinforce/shm"
 )
@@ -21,6 +23,10 @@ type RingIndex struct {
 	Ring  uint32
 	Index uint32
 }
+
+// readerWait is how long a transaction waits for the log reader to free
+// room before it fails with ErrLogFull.
+const readerWait = 200 * time.Millisecond
 
 // maxTxInputs bounds the packets one transaction takes (inputs of a burst
 // plus packets popped from queues); more is a programming error reported by
@@ -76,12 +82,14 @@ func (t *Tx) Begin() error {
 	if t.open || f.word(hTxStart).Load() != noTx {
 		return fmt.Errorf("state file %s: begin: transaction %d still open", f.path, f.word(hTxSeq).Load())
 	}
-	// Nothing before this transaction is needed any more (no reader holds
-	// the log), so it starts at the log's first byte: a process touches only
-	// as many log pages as its largest transaction needs.
-	head := roundUp(f.word(hHead).Load(), f.logSz)
-	f.word(hHead).Store(head)
-	f.word(hTail).Store(head)
+	if f.word(hReader).Load() == 0 {
+		// Nothing before this transaction is needed any more (no reader
+		// holds the log), so it starts at the log's first byte: a process
+		// touches only as many log pages as its largest transaction needs.
+		head := roundUp(f.word(hHead).Load(), f.logSz)
+		f.word(hHead).Store(head)
+		f.word(hTail).Store(head)
+	}
 	t.seq = f.word(hTxSeq).Load() + 1
 	t.nIns, t.nAl, t.err = 0, 0, nil
 	if _, err := t.reserve(recBegin, 0); err != nil {
@@ -328,6 +336,13 @@ func (t *Tx) reserve(typ uint16, n int) ([]byte, error) {
 		}
 		head += rem
 		pos = 0
+	}
+	if head+need-f.word(hTail).Load() > f.logSz && f.word(hReader).Load() != 0 {
+		// Back-pressure, never truncation: the reader (the replicator) frees
+		// the log as the standby acknowledges. Wait for it a while.
+		for deadline := time.Now().Add(readerWait); head+need-f.word(hTail).Load() > f.logSz && time.Now().Before(deadline); {
+			runtime.Gosched()
+		}
 	}
 	if head+need-f.word(hTail).Load() > f.logSz {
 		err := fmt.Errorf("transaction %d needs more than the %d-byte state log holds (raise the NF's state log size): %w",
