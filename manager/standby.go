@@ -24,7 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
-	"github.com/reinforce-nfv/reinforce/internal/procfs"
+	"github.com/reinforce-nfv/reinforce/internal/proc"
 	"github.com/reinforce-nfv/reinforce/manager/config"
 	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
 	"github.com/reinforce-nfv/reinforce/shm"
@@ -87,7 +87,7 @@ func (m *Manager) startStandby(c *net.UnixConn, pid, pidfd int, req ctlmsg.Regis
 	m.ctlWG.Add(1)
 	go m.routineWatch(sb)
 	rep := m.registerReply(sb)
-	rep.ActivePID, rep.ActiveStart = active.pid, procfs.StartTime(active.pid)
+	rep.ActivePID, rep.ActiveStart = active.pid, proc.StartTime(active.pid)
 	m.log.Info().Str("nf", sb.name()).Int("pid", pid).Int("active_pid", active.pid).Msg("standby attached")
 	return sb, rep, nil
 }

@@ -54,13 +54,13 @@ type NFStats struct {
 	Running  bool   `json:"running"`
 	// Dead: the process died and the instance waits for a taker (a
 	// transactional NF's standby or restart). Protected: a standby waits.
-	Dead      bool      `json:"dead,omitempty"`
-	Protected bool      `json:"protected"`
+	Dead      bool `json:"dead,omitempty"`
+	Protected bool `json:"protected"`
 	// Tx are the NF's transaction counters from its state file (absent for
 	// an NF without transactions).
-	Tx *TxStats `json:"txn,omitempty"`
-	Routes    uint64    `json:"routes_version"` // the routes version the NF runs
-	Proc      ProcStats `json:"proc"`
+	Tx     *TxStats  `json:"txn,omitempty"`
+	Routes uint64    `json:"routes_version"` // the routes version the NF runs
+	Proc   ProcStats `json:"proc"`
 }
 
 // TxStats are an NF's burst-transaction counters (docs/state.md).

@@ -6,9 +6,7 @@ import (
 	"os"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/reinforce-nfv/reinforce/internal/procfs"
+	"github.com/reinforce-nfv/reinforce/internal/proc"
 	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
@@ -33,27 +31,18 @@ func (nf *NF) standBy() error {
 		}
 	}
 	if nf.activePID != 0 {
-		fd, err := unix.PidfdOpen(nf.activePID, 0)
-		if err == nil {
-			defer unix.Close(fd)
-			// The PID could have been reused if the active died before we
-			// opened the pidfd: the start time tells.
-			if nf.activeStart != 0 && procfs.StartTime(nf.activePID) != nf.activeStart {
-				fd = -1
-			}
-		}
-		if err == nil && fd >= 0 {
-			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			for {
-				// The timeout only bounds how late a stop request is seen.
-				n, err := unix.Poll(fds, 250)
-				if n > 0 || (err != nil && err != unix.EINTR) {
-					break
-				}
+		// If the active died before we opened the pidfd, its PID may name
+		// another process by now: the start time tells, and then there is
+		// nothing to wait for.
+		if pfd, err := proc.OpenPidfd(nf.activePID, nf.activeStart); err == nil {
+			// The timeout only bounds how late a stop request is seen.
+			for !pfd.WaitExit(250 * time.Millisecond) {
 				if nf.stop.Load() {
+					pfd.Close()
 					return ErrStandbyStopped
 				}
 			}
+			pfd.Close()
 		}
 	}
 	nf.takeover = time.Now()
