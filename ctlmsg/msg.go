@@ -168,6 +168,15 @@ type RegisterReply struct {
 	// when the active is already dead: the standby takes over at once.
 	ActivePID   int    `json:"active_pid,omitempty"`
 	ActiveStart uint64 `json:"active_start,omitempty"`
+	// Ports are the manager's ports, so NFs that forward by port (l2fwd,
+	// l3fwd) know which exist and their MAC addresses.
+	Ports []PortRef `json:"ports,omitempty"`
+}
+
+// PortRef is one of the manager's ports as an NF sees it.
+type PortRef struct {
+	ID  uint16 `json:"id"`
+	MAC string `json:"mac"` // aa:bb:cc:dd:ee:ff
 }
 
 // Ready tells the manager that the NF has mapped the region and its rings and

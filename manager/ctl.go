@@ -261,14 +261,7 @@ func (m *Manager) startNF(c *net.UnixConn, pid int, req ctlmsg.Register) (*nfPro
 	m.eventNFStarting(nf, req.Core)
 	m.ctlWG.Add(1)
 	go m.routineWatch(nf)
-	reply := ctlmsg.RegisterReply{Status: ctlmsg.StatusStarting, Instance: uint16(id), RegionPath: m.region.Path(),
-		RegionName: m.cfg.Manager.Name, Burst: m.cfg.Manager.Burst, SharedCPU: m.cfg.Manager.SharedCPU,
-		Owner: uint16(nf.owner), Rings: []ctlmsg.RingRef{
-			{Role: ctlmsg.RoleRX, Peer: "manager-rx", Index: nf.fromRX},
-			{Role: ctlmsg.RoleRX, Peer: "manager-tx", Index: nf.fromTX},
-			{Role: ctlmsg.RoleTX, Peer: "manager", Index: nf.toMgr},
-		}}
-	return nf, reply, nil
+	return nf, m.registerReply(nf), nil
 }
 
 // abortNF gives up on an NF that failed to finish registering: it is killed,

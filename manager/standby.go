@@ -100,7 +100,24 @@ func (m *Manager) registerReply(nf *nfProc) ctlmsg.RegisterReply {
 			{Role: ctlmsg.RoleRX, Peer: "manager-rx", Index: nf.fromRX},
 			{Role: ctlmsg.RoleRX, Peer: "manager-tx", Index: nf.fromTX},
 			{Role: ctlmsg.RoleTX, Peer: "manager", Index: nf.toMgr},
-		}}
+		}, Ports: m.portRefs()}
+}
+
+// portRefs lists the manager's ports for NFs: a driver that knows its MAC
+// address says so; others get the locally administered 02:00:00:00:00:<id>.
+func (m *Manager) portRefs() []ctlmsg.PortRef {
+	var refs []ctlmsg.PortRef
+	for id, p := range m.ports {
+		if p == nil {
+			continue
+		}
+		mac := net.HardwareAddr{0x02, 0, 0, 0, byte(id >> 8), byte(id)}
+		if hw, ok := p.(interface{ HardwareAddr() net.HardwareAddr }); ok && len(hw.HardwareAddr()) == 6 {
+			mac = hw.HardwareAddr()
+		}
+		refs = append(refs, ctlmsg.PortRef{ID: uint16(id), MAC: mac.String()})
+	}
+	return refs
 }
 
 // activeDied decides what a dead active's instance becomes: its standby's

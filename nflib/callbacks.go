@@ -18,6 +18,13 @@ type Callbacks struct {
 	// msg_handler). data is valid during the call only; from is the sender's
 	// instance ID.
 	Msg func(nf *NF, from uint16, data []byte)
+	// QueuesInput says the handler keeps its input (pushes packets onto a
+	// Queue and returns Keep) and sends later within SendRoom: bursts are
+	// then not limited to what the output rings can take, so a backlog
+	// builds in the NF's queues, where it decides what to send (a fair
+	// queue), instead of in its input ring. A packet the handler does send
+	// and that finds its ring full is dropped and counted inside the burst.
+	QueuesInput bool
 }
 
 // RunWith is Run with callbacks.

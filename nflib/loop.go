@@ -47,6 +47,7 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 	var rt *routeTable
 	st := new(burstState)
 	st.msg = cb.Msg
+	nf.queuesInput = cb.QueuesInput
 	ready := func() bool {
 		if nf.stop.Load() || nf.routes.Load().Version != rt.version {
 			return true
@@ -122,9 +123,11 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 // its size, or -1 when an output ring has no room (the NF then polls
 // instead of sleeping: the consumer frees room without a doorbell).
 func (nf *NF) burstFrom(r *shm.Ring, rt *routeTable, st *burstState, h Handler, bh BurstHandler) (int, error) {
-	max := min(nf.burst, nf.outRoom(rt))
-	if max == 0 {
-		return -1, nil
+	max := nf.burst
+	if !nf.queuesInput {
+		if max = min(max, nf.outRoom(rt)); max == 0 {
+			return -1, nil
+		}
 	}
 	n, err := r.Peek(st.in[:max])
 	if err != nil {

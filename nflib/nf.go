@@ -79,6 +79,7 @@ type NF struct {
 	takeover    time.Time // when a standby saw its active die; zero otherwise
 	firstCommit bool      // the next commit is a taker's first: time it
 	prepared    *state.File
+	queuesInput bool // Callbacks.QueuesInput
 
 	closeOnce sync.Once
 }
@@ -186,6 +187,7 @@ func (nf *NF) register() error {
 		return errors.New("register: the manager gave no ring to send through")
 	}
 	nf.activePID, nf.activeStart = rep.ActivePID, rep.ActiveStart
+	setManagerPorts(rep.Ports)
 	if !a.Standby {
 		if err := nf.openState(); err != nil {
 			return fmt.Errorf("register: %w", err)

@@ -5,15 +5,27 @@
 # -> bridge, live stats), out to the sink in "sink", which gives its verdict
 # at the end. Without root it falls back to the in-memory demo: a manager
 # with the two-NF chain on a null port (no NIC, /dev/shm). Either way,
-# halfway through, simple_forward is SIGKILLed and the manager reclaims it,
-# restarts it with the same instance ID and the packets that were waiting
-# for it, and traffic resumes; exit 0 with a summary after the TTL (10 s, or
-# the first argument in seconds; further arguments go to reinforce-mgr).
+# simple_forward runs with a local standby; halfway through, the active is
+# SIGKILLed, the standby takes over its rings and state (the interrupted
+# burst is rolled back or forward, nothing is lost or applied twice), the
+# manager starts a new standby, and traffic goes on; exit 0 with a summary
+# after the TTL (10 s, or the first argument in seconds; further arguments
+# go to reinforce-mgr).
 # REINFORCE_DEMO=memory forces the in-memory demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ttl="${1:-10}"
 shift || true
+
+# active_pid prints the PID of the active simple_forward among manager $1's
+# children: the standby's command line says --standby.
+active_pid() {
+  local p
+  for p in $(pgrep -P "$1" -f bin/simple_forward); do
+    tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- '--standby' || { echo "$p"; return 0; }
+  done
+  return 1
+}
 
 # The in-memory demo (null port).
 in_memory() {
@@ -22,9 +34,9 @@ in_memory() {
   mgr=$!
   trap 'kill $mgr 2>/dev/null || true' EXIT
   sleep "$(( (ttl + 1) / 2 ))"
-  if victim=$(pgrep -P "$mgr" -f bin/simple_forward); then
+  if victim=$(active_pid "$mgr"); then
     echo
-    echo "==> demo: kill -9 simple_forward (pid $victim); the manager reclaims it and restarts it"
+    echo "==> demo: kill -9 simple_forward (pid $victim); its standby takes over"
     echo
     kill -9 "$victim"
   fi
@@ -81,9 +93,9 @@ bin/testbed exec "$run" gen -- bin/pktgen -i eth0 -flows 64 -rate 50000 -duratio
 gencmd=$!
 
 sleep "$(( (ttl + 1) / 2 - (SECONDS - started) ))"
-if victim=$(pgrep -P "$mgr" -f bin/simple_forward); then
+if victim=$(active_pid "$mgr"); then
   echo
-  echo "==> demo: kill -9 simple_forward (pid $victim); the manager reclaims it and restarts it"
+  echo "==> demo: kill -9 simple_forward (pid $victim); its standby takes over"
   echo
   kill -9 "$victim"
 fi
@@ -99,8 +111,6 @@ echo "==> demo: pktgen sent $sent packets in 64 flows at 50000 pps for ${gen_s} 
 cat "$tmp/sink.out"
 case $sink_rc in
   0) echo "==> demo: every packet arrived exactly once and in order, through the failover" ;;
-  3) lost=$(sed -n 's/.*expected [0-9]*  lost \([0-9]*\).*/\1/p' "$tmp/sink.out")
-     echo "==> demo: the cold restart lost $lost packets: what arrived while simple_forward was down (the manager's"
-     echo "==> demo: \"no NF\" drops) and what it held; exactly-once takeover needs the replication work's hot standbys" ;;
+  3) echo "==> demo: the sink saw loss, duplicates or reordering (above): a bug, or drops outside the chain" ;;
   *) echo "demo: the sink failed:" >&2; cat "$tmp/sink.err" >&2; exit 1 ;;
 esac

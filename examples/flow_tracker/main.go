@@ -29,14 +29,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
-	"sync"
-	"syscall"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/examples/internal/getopt"
@@ -81,35 +77,7 @@ func run(prog string, argv []string, w nfapp.IO) int {
 	}
 	fmt.Fprintf(w.Stdout, "Sending packets to service ID %d\n", cfg.dst)
 	tr := newTracker(cfg, flows, w.Stdout, port.Nanotime)
-	return serve(nf, tr, w)
-}
-
-// serve is nfapp.Serve with the tracker's idle callback (ONVM's
-// user_actions), which prints the table.
-func serve(nf *nflib.NF, tr *tracker, w nfapp.IO) int {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case <-sig:
-			signal.Stop(sig) // a second signal has its default effect
-			nf.Stop()
-		case <-done:
-		}
-	}()
-	err := nf.RunWith(tr.handle, nflib.Callbacks{Idle: tr.idle})
-	signal.Stop(sig)
-	close(done)
-	wg.Wait()
-	if err = errors.Join(err, nf.Close()); err != nil {
-		fmt.Fprintln(w.Stderr, err)
-		return 1
-	}
-	return 0
+	return nfapp.ServeWith(nf, tr.handle, nflib.Callbacks{Idle: tr.idle}, w)
 }
 
 // config is the NF's own command line.

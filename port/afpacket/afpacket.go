@@ -41,6 +41,7 @@ package afpacket
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -143,8 +144,9 @@ type Port struct {
 	id    uint16
 	name  string
 	iface string
-	index int    // interface index both sockets are bound to
-	mtu   int    // the interface's MTU when the port opened, in bytes
+	index int // interface index both sockets are bound to
+	mtu   int // the interface's MTU when the port opened, in bytes
+	hw    net.HardwareAddr
 	ether bool   // the interface is Ethernet (not loopback): TX allows a VLAN tag beyond the MTU
 	cfg   Config // with defaults applied
 	ring  rxRing
@@ -217,6 +219,10 @@ func (p *Port) Name() string { return p.name }
 
 // Iface is the interface's name. Safe from any goroutine.
 func (p *Port) Iface() string { return p.iface }
+
+// HardwareAddr is the interface's MAC address when the port opened (nil if
+// it has none): the manager tells NFs, which write it as a source address.
+func (p *Port) HardwareAddr() net.HardwareAddr { return p.hw }
 
 // MTU is the interface's MTU when the port opened, in bytes: TxBurst drops
 // longer frames (plus the Ethernet header, and a VLAN tag). Reopen the port

@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/pkt"
@@ -127,6 +128,9 @@ func (p *Port) queryLink() (hwType uint16, err error) {
 	}
 	if ifr, err = get(unix.SIOCGIFHWADDR); err != nil {
 		return 0, err
+	}
+	if ifi, err := net.InterfaceByIndex(p.index); err == nil {
+		p.hw = ifi.HardwareAddr // the manager runs in the interface's namespace
 	}
 	return ifr.Uint16(), nil // ifr_hwaddr.sa_family
 }
