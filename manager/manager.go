@@ -85,6 +85,7 @@ type Manager struct {
 	reg       Registry
 	nfs       [ctlmsg.MaxNFs]*nfProc
 	standbys  map[InstanceID]*nfProc // by the active's instance; guarded by mu
+	stopped   chan struct{}          // closed when Close stops the loops
 	edges     map[edge]uint32
 	nextRing  uint32
 	routesVer uint64
@@ -101,8 +102,9 @@ type Manager struct {
 	ctlWG     sync.WaitGroup // accept, connections, watchers
 	closeOnce sync.Once
 	closeErr  error
-	events    eventLog   // for the web console's onvm_json_events.json
-	web       *webServer // nil outside web mode
+	events    eventLog     // for the web console's onvm_json_events.json
+	web       *webServer   // nil outside web mode
+	rep       *replication // nil without [replication] chains (replicate.go)
 
 	Stats Counters
 }
@@ -129,7 +131,7 @@ func New(cfg config.Config, opt Options) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, opt: opt, log: opt.Log.With().Str("component", "manager").Logger(),
 		edges: map[edge]uint32{}, nextRing: 1,
-		standbys: map[InstanceID]*nfProc{}}
+		standbys: map[InstanceID]*nfProc{}, stopped: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -174,6 +176,9 @@ func New(cfg config.Config, opt Options) (*Manager, error) {
 		}
 		m.ports[pc.ID] = p
 	}
+	if m.rep, err = newReplication(m); err != nil {
+		return nil, err
+	}
 	if m.flows, err = flowdir.New(flowCapacity); err != nil {
 		return nil, err
 	}
@@ -215,6 +220,12 @@ func (m *Manager) SocketPath() string { return m.sock }
 // Start starts the data path, the control socket and the NFs the
 // configuration lists.
 func (m *Manager) Start() error {
+	if m.rep != nil {
+		// Before any NF runs: the log readers must see their first write.
+		if err := m.rep.start(); err != nil {
+			return err
+		}
+	}
 	m.pool.StartService()
 	m.loopWG.Add(1)
 	go m.routineRX()
@@ -244,6 +255,7 @@ func (m *Manager) Close() error {
 		beforeStop := m.Snapshot() // the NFs' last counters, before they exit
 		m.stopNFs(2 * time.Second)
 		m.stopping.Store(true)
+		close(m.stopped)
 		if m.ln != nil {
 			m.ln.Close()
 		}
@@ -253,6 +265,9 @@ func (m *Manager) Close() error {
 			m.web.srv.Close()
 		}
 		m.loopWG.Wait()
+		if m.rep != nil {
+			m.rep.close()
+		}
 		m.mu.Lock()
 		m.closed = true
 		for _, nf := range m.nfs {

@@ -83,8 +83,9 @@ func (m *Manager) routineWatch(nf *nfProc) {
 	for !nf.ended.Load() {
 		// The pidfd turns readable the instant the process ends; the timeout
 		// only bounds how long an NF that unregistered but lives on (an
-		// in-process NF) keeps this goroutine.
-		n, err := unix.Poll(fds, 200)
+		// in-process NF) keeps this goroutine. Long, so an idle manager
+		// does not wake for it.
+		n, err := unix.Poll(fds, 1000)
 		if err == unix.EINTR {
 			continue
 		}

@@ -8,16 +8,92 @@ package manager
 //	→ first service of the chain → its instance by bucket
 //	→ per-instance queue → Send into that instance's ring from RX
 //	→ what did not fit, or has no NF, is freed and counted
-//	nothing received → short sleep (ports have no doorbell)
+//	nothing received for a few rounds → sleep on bellRX, for as long as
+//	  the ports allow (rxIdle; docs/manager.md, "Idle and shared-core mode")
 
 import (
 	"sync/atomic"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
+	"github.com/reinforce-nfv/reinforce/manager/config"
 	"github.com/reinforce-nfv/reinforce/pkt"
+	"github.com/reinforce-nfv/reinforce/port"
 	"github.com/reinforce-nfv/reinforce/shm"
 )
+
+// How the RX loop idles. Ports have no doorbell, so the loop polls them a
+// few empty rounds before it sleeps, and then sleeps only as long as its
+// ports allow (rxIdle).
+const (
+	rxSpinRounds       = 64                     // empty rounds over the ports before sleeping (poll mode)
+	rxSharedSpinRounds = 4                      // the same in shared-core mode, where spinning steals a CPU
+	rxPollIdle         = time.Millisecond       // ports that cannot say when frames arrive
+	rxMinPace          = 20 * time.Microsecond  // a paced null port's shortest sleep: futex round trips cost more
+	rxMaxPace          = 100 * time.Millisecond // and its longest, so a paced port never drops for a sleep
+)
+
+// doneReporter is a port whose RX can end for good (pcap replay).
+type doneReporter interface{ Done() bool }
+
+// rxIdle returns how long the RX loop may sleep after an empty round over
+// ports: 0 means until bellRX rings, which the TX loop does after sending
+// into a loop port and Close does to stop. nullRate holds the configured
+// rate of each null port by ID.
+//
+// What each port does when idle:
+//   - no ports, a loop port with nothing in flight, a pcap replay that has
+//     ended: nothing can arrive but by bellRX, so no limit;
+//   - a null port paced at R pps: the next frame falls due within 1/R, so
+//     at most that long (rxMinPace..rxMaxPace);
+//   - a null port unpaced, or a loop port with frames in flight: RX came
+//     back empty only because the pool cache was empty; the pool's service
+//     refills it, so a short poll (rxPollIdle);
+//   - afpacket, a pcap still replaying, anything else: rxPollIdle (the
+//     kernel hands AF_PACKET blocks over after its 1 ms block timeout
+//     anyway).
+func rxIdle(ports []port.Port, nullRate *[maxPorts]uint64) time.Duration {
+	var d time.Duration
+	sooner := func(v time.Duration) {
+		if d == 0 || v < d {
+			d = v
+		}
+	}
+	for _, p := range ports {
+		switch v := p.(type) {
+		case *port.Loop:
+			if s := v.Stats(); s.TxPkts > s.RxPkts+s.RxDrops {
+				sooner(rxPollIdle)
+			}
+		case *port.Null:
+			r := nullRate[p.ID()%maxPorts]
+			if r == 0 {
+				sooner(rxPollIdle)
+				continue
+			}
+			sooner(min(max(time.Duration(uint64(time.Second)/r), rxMinPace), rxMaxPace))
+		case doneReporter:
+			if !v.Done() {
+				sooner(rxPollIdle)
+			}
+		default:
+			sooner(rxPollIdle)
+		}
+	}
+	return d
+}
+
+// nullRates reads each null port's configured rate from cfg; a port passed
+// in Options.Ports without a [[port]] entry counts as unpaced.
+func nullRates(cfg *config.Config) *[maxPorts]uint64 {
+	var r [maxPorts]uint64
+	for _, p := range cfg.Ports {
+		if p.Driver == config.DriverNull && p.ID >= 0 && p.ID < maxPorts {
+			r[p.ID] = uint64(p.RatePPS)
+		}
+	}
+	return &r
+}
 
 type instQ struct {
 	buf [shm.MaxBurst]shm.Slot
@@ -61,7 +137,15 @@ func (m *Manager) routineRX() {
 	)
 	rings := ringHandles{r: make([]*shm.Ring, r.NumRings()), m: r}
 	stop := func() bool { return m.stopping.Load() }
-	w := shm.Waiter{Bell: m.rxBell, Spins: 200, Max: time.Millisecond}
+	// The ports are polled by the loop itself (empty rounds); the waiter
+	// only checks the stop flag, so it sleeps at once.
+	w := shm.Waiter{Bell: m.rxBell, Spins: 1, Max: -1}
+	spin := rxSpinRounds
+	if m.cfg.Manager.SharedCPU {
+		spin, w.Yields = rxSharedSpinRounds, 2
+	}
+	rates := nullRates(&m.cfg)
+	empty := 0
 	for !m.stopping.Load() {
 		dp := m.dp.Load()
 		got := 0
@@ -103,6 +187,9 @@ func (m *Manager) routineRX() {
 					nd++
 					continue
 				}
+				if m.rep != nil && !m.rep.admit(c, s, chain) {
+					continue // the chain's latch is at its quota (replicate.go)
+				}
 				id := sp.buckets[ctlmsg.BucketIndex(md.FlowHash)]
 				q := &qs[id]
 				if q.n == 0 {
@@ -120,8 +207,14 @@ func (m *Manager) routineRX() {
 				k += c.Free(drops[k:nd])
 			}
 		}
-		if got == 0 {
-			w.Wait(stop)
+		if got > 0 {
+			empty = 0
+			continue
 		}
+		if empty++; empty < spin && len(dp.ports) > 0 {
+			continue
+		}
+		empty = 0
+		w.WaitFor(stop, rxIdle(dp.ports, rates))
 	}
 }

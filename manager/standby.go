@@ -168,7 +168,10 @@ func (m *Manager) dropDead(o shm.OwnerID, id InstanceID, nf *nfProc) {
 
 // routineHangWatch kills NFs whose loop stopped moving while awake or while
 // work waits for them (RESILIENCY.md: hang detection). Recovery starts from
-// the death, as for any other: never from the timeout alone.
+// the death, as for any other: never from the timeout alone. An NF whose
+// loop has not started yet is not judged, and one that is runnable (state
+// R: perhaps only waiting for a CPU, with 127 NFs on 2) gets ten times the
+// timeout: a spinning, stuck NF is still caught.
 func (m *Manager) routineHangWatch() {
 	defer m.loopWG.Done()
 	limit := m.cfg.Manager.HangTimeout
@@ -193,7 +196,7 @@ func (m *Manager) routineHangWatch() {
 		}
 		return r.Count() > 0
 	}
-	tick := time.NewTicker(max(limit/4, time.Millisecond))
+	tick := time.NewTicker(max(limit/2, time.Millisecond))
 	defer tick.Stop()
 	for range tick.C {
 		if m.stopping.Load() {
@@ -208,11 +211,15 @@ func (m *Manager) routineHangWatch() {
 			}
 			iter, sleeping := m.pool.OwnerLoop(nf.owner)
 			s, ok := last[nf.id]
-			if !ok || s.iter != iter || s.pid != nf.pid {
+			if !ok || s.iter != iter || s.pid != nf.pid || iter == 0 {
 				last[nf.id] = seen{iter: iter, since: now, pid: nf.pid}
 				continue
 			}
-			if now.Sub(s.since) < limit || (sleeping && !pending(nf.fromRX) && !pending(nf.fromTX)) {
+			stuck := now.Sub(s.since)
+			if stuck < limit || (sleeping && !pending(nf.fromRX) && !pending(nf.fromTX)) {
+				continue
+			}
+			if stuck < 10*limit && proc.State(nf.pid) == 'R' {
 				continue
 			}
 			m.Stats.Hangs.Add(1)

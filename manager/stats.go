@@ -27,6 +27,9 @@ type Snapshot struct {
 	// Manager is the manager process's own CPU and memory (its RSS includes
 	// the pages of the region it has touched).
 	Manager ProcStats `json:"manager"`
+	// Replication is each replicated chain's status and counters
+	// (docs/replicator.md).
+	Replication []RepStats `json:"replication,omitempty"`
 }
 
 // PortStats are one port's counters.
@@ -98,6 +101,11 @@ type PoolStats struct {
 // Snapshot reads every counter. Safe from any goroutine.
 func (m *Manager) Snapshot() Snapshot {
 	s := Snapshot{Time: m.opt.Now()}
+	if m.rep != nil {
+		for _, c := range m.rep.chains {
+			s.Replication = append(s.Replication, c.stats())
+		}
+	}
 	for id, p := range m.ports {
 		if p != nil {
 			s.Ports = append(s.Ports, PortStats{ID: uint16(id), Name: p.Name(), Stats: p.Stats()})
@@ -166,8 +174,8 @@ func (m *Manager) routineStats() {
 	for !m.stopping.Load() {
 		select {
 		case <-tick.C:
-		case <-time.After(100 * time.Millisecond):
-			continue // notice stopping promptly
+		case <-m.stopped:
+			continue // Close: the loop condition ends it
 		}
 		if out != nil {
 			out.Write(ren.Console(onvmTick(m.Snapshot())))

@@ -7,15 +7,35 @@ package manager
 //	  (an NF is never trusted: bad ones are counted and dropped)
 //	→ OUT: per-port queue; TONF/NEXT: the instance's ring from TX
 //	→ Release the NF's ring, then TxBurst ports / Send to NFs, free the rest
-//	nothing to do → sleep on bellTX (NFs ring it when they publish)
+//	nothing to do → spin briefly, then sleep on bellTX (NFs ring it when
+//	  they publish, the control plane when routes change, Close when it
+//	  stops), at most txSafetyNet
 
 import (
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
+	"github.com/reinforce-nfv/reinforce/port"
 	"github.com/reinforce-nfv/reinforce/shm"
 )
+
+const (
+	// txPollSpin is how long the TX loop polls before sleeping: about one
+	// wake-up's cost (see nflib's pollSpin).
+	txPollSpin = 50 * time.Microsecond
+	// txSharedSpins is how often it polls in shared-core mode instead,
+	// where spinning takes the CPU from an NF that has work.
+	txSharedSpins = 64
+	// txSafetyNet bounds a sleep: an NF is never trusted, and one that
+	// writes its ring's indices without ringing (a scribble) must still be
+	// seen and contained. Once a second costs nothing measurable.
+	txSafetyNet = time.Second
+)
+
+// txRetries bounds the retries of frames a port refused.
+const txRetries = 16
 
 // routineTX runs the TX path until Close sets stopping and rings bellTX.
 func (m *Manager) routineTX() {
@@ -35,7 +55,7 @@ func (m *Manager) routineTX() {
 	rings := ringHandles{r: make([]*shm.Ring, r.NumRings()), m: r}
 	var dp *dataPlane
 	ready := func() bool {
-		if m.stopping.Load() || m.dp.Load() != dp {
+		if m.stopping.Load() || m.dp.Load() != dp || (m.rep != nil && m.rep.releasable()) {
 			return true
 		}
 		for _, src := range dp.txRings {
@@ -45,10 +65,26 @@ func (m *Manager) routineTX() {
 		}
 		return false
 	}
-	w := shm.Waiter{Bell: m.txBell, Max: 100 * time.Millisecond}
+	w := shm.Waiter{Bell: m.txBell, SpinFor: txPollSpin, Max: txSafetyNet}
+	if m.cfg.Manager.SharedCPU {
+		w.SpinFor, w.Spins, w.Yields = 0, txSharedSpins, 2
+	}
+	// wakesRX marks the ports whose TX frames come back on their RX (loop):
+	// the RX loop may sleep with no time limit on them, so TX rings it.
+	var wakesRX [maxPorts]bool
+	var wakesFor *dataPlane
 	for !m.stopping.Load() {
 		dp = m.dp.Load()
+		if dp != wakesFor {
+			wakesFor = dp
+			for i := range wakesRX {
+				_, wakesRX[i] = dp.portByID[i].(*port.Loop)
+			}
+		}
 		got := 0
+		if m.rep != nil {
+			got += m.rep.flushLatches(c, dp) // output whose state the standby acknowledged
+		}
 		for _, tsrc := range dp.txRings {
 			src := tsrc.id
 			ring := rings.get(tsrc.ring)
@@ -76,6 +112,9 @@ func (m *Manager) routineTX() {
 				}
 				switch {
 				case act == shm.ActionOut && dest < maxPorts && dp.portByID[dest] != nil:
+					if m.rep != nil && m.rep.holdOutput(c, s, md.Chain, dest) {
+						continue // latched until its transaction is acknowledged (replicate.go)
+					}
 					q := &portQ[dest]
 					if q.n == 0 {
 						touchedP[np] = dest
@@ -112,6 +151,16 @@ func (m *Manager) routineTX() {
 			for _, pid := range touchedP[:np] {
 				q := &portQ[pid]
 				k := dp.portByID[pid].TxBurst(c, q.buf[:q.n])
+				// A kernel port refuses frames while its socket buffer is
+				// full (veth: ENOBUFS): give it a few tries before they
+				// become counted drops, so a lab is lossless below its rate.
+				for try := 0; k < q.n && try < txRetries; try++ {
+					runtime.Gosched()
+					k += dp.portByID[pid].TxBurst(c, q.buf[k:q.n])
+				}
+				if k > 0 && wakesRX[pid] {
+					m.rxBell.Ring()
+				}
 				m.Stats.TXPortDrop.Add(uint64(q.n - k))
 				nd += copy(drops[nd:], q.buf[k:q.n])
 				q.n = 0

@@ -68,7 +68,7 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 	start := time.Now()
 	var rxTotal uint64
 	for iter := uint64(0); !nf.stop.Load(); iter++ {
-		nf.cache.SetLoop(iter, false) // the manager's hang detector watches this move
+		nf.cache.SetLoop(iter+1, false) // the manager's hang detector watches this move (0: not started)
 		if p := nf.routes.Load(); rt == nil || p.Version != rt.version {
 			next, err := nf.compile(p)
 			if err != nil {
@@ -99,7 +99,7 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 				break
 			}
 		} else if got == 0 && !blocked {
-			nf.cache.SetLoop(iter, true)
+			nf.cache.SetLoop(iter+1, true)
 			w.Wait(ready)
 		}
 		if iter&1023 == 0 || got == 0 {

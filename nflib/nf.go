@@ -80,6 +80,7 @@ type NF struct {
 	firstCommit bool      // the next commit is a taker's first: time it
 	prepared    *state.File
 	queuesInput bool // Callbacks.QueuesInput
+	sharedCPU   bool // the manager runs in shared-core mode (-c)
 
 	closeOnce sync.Once
 }
@@ -187,6 +188,7 @@ func (nf *NF) register() error {
 		return errors.New("register: the manager gave no ring to send through")
 	}
 	nf.activePID, nf.activeStart = rep.ActivePID, rep.ActiveStart
+	nf.sharedCPU = rep.SharedCPU // a -c manager puts every NF in shared-core mode, as ONVM does
 	setManagerPorts(rep.Ports)
 	if !a.Standby {
 		if err := nf.openState(); err != nil {

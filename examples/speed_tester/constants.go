@@ -26,8 +26,6 @@ const (
 	etherType0, etherType1 = 0xB5, 0x88
 	// stampBytes is the size of a probe's timestamp, appended after -s bytes.
 	stampBytes = 8
-	// pcapMessage is what ONVM built without ENABLE_PCAP says to -o (sic).
-	pcapMessage = "To enable pcap replay follow the README instructins"
 )
 
 // Implementation choices.

@@ -23,7 +23,12 @@
 //     every packet).
 //   - The source MAC is always 02:00:00:00:00:00: NFs are not told port 0's.
 //   - Timestamps are monotonic nanoseconds, not TSC cycles.
-//   - -o (pcap replay) answers as ONVM built without ENABLE_PCAP does.
+//   - -o (pcap replay) is always built in (ONVM needs ENABLE_PCAP=1). It
+//     reads the capture before registering, so a missing or corrupt file is
+//     refused up front; it does not combine with -l (the replayed frames
+//     have no room reserved for a timestamp), and -s and -m do not apply.
+//     Frames larger than a slot's data room are skipped and counted as
+//     dropped, as ONVM does.
 package main
 
 import (
@@ -52,24 +57,40 @@ func run(prog string, argv []string, w nfapp.IO) int {
 	}) {
 		return 1
 	}
+	var capt *capture
+	if cfg.pcap != "" {
+		var err error
+		if capt, err = loadCapture(cfg.pcap, cfg.count); err != nil {
+			fmt.Fprintln(w.Stderr, err)
+			return 1
+		}
+	}
 	nf := nfapp.Register(tag, argv, w)
 	if nf == nil {
 		return 1
 	}
-	f := cfg.frame()
-	if err := checkRoom(f, int(nf.Region().DataBytes())); err != nil {
-		return nfapp.Fail(nf, w, err.Error())
+	var created, lost uint32
+	if cfg.pcap != "" {
+		created, lost = replay(nf, capt, cfg, w)
+	} else {
+		f := cfg.frame()
+		if err := checkRoom(f, int(nf.Region().DataBytes())); err != nil {
+			return nfapp.Fail(nf, w, err.Error())
+		}
+		fmt.Fprintf(w.Stdout, "Creating %d packets to send to %d\n", cfg.count, cfg.dst)
+		created, lost = create(nf, f, nflib.ToNF(cfg.dst), w)
 	}
-	fmt.Fprintf(w.Stdout, "Creating %d packets to send to %d\n", cfg.count, cfg.dst)
-	created, lost := create(nf, f, nflib.ToNF(cfg.dst), w)
 	if lost > 0 {
 		fmt.Fprintf(w.Stderr, "%d of %d packets were dropped on their way to service %d: its ring is full"+
 			" (the manager's ring_size may be smaller than -c)\n", lost, created, cfg.dst)
 	}
-	if created == 0 && cfg.count > 0 {
+	if created == 0 && cfg.count > 0 && cfg.pcap == "" {
 		return nfapp.Fail(nf, w, "Failed to create packets") // ONVM's words
 	}
 	t := newTester(cfg, created, w.Stdout, monoNanos)
+	if stop := startCPUProfile(w); stop != nil {
+		defer stop()
+	}
 	return nfapp.Serve(nf, t.handle, w)
 }
 
@@ -81,6 +102,7 @@ type config struct {
 	dstMAC     [6]byte // -m
 	count      uint32  // -c: packets to create
 	latency    bool    // -l
+	pcap       string  // -o: the capture to replay instead of creating packets
 }
 
 // frame is what setup writes into each packet.
@@ -108,12 +130,12 @@ func usage(w io.Writer, prog string) {
 }
 
 // parseArgs parses the NF's own arguments with ONVM's getopt string
-// "d:p:s:m:o:c:l", acting on the options in order as ONVM does (so -o stops
-// at once). Errors are *getopt.Error.
+// "d:p:s:m:o:c:l", acting on the options in order as ONVM does. Errors are
+// *getopt.Error.
 func parseArgs(args []string) (config, error) {
 	cfg := config{printDelay: defaultPrintDelay, size: minSize, count: defaultCount}
 	opts, _, perr := getopt.Parse(args, "d:p:s:m:o:c:l")
-	haveDst := false
+	haveDst, haveCount := false, false
 	for _, o := range opts {
 		switch o.Name {
 		case 'd':
@@ -147,8 +169,10 @@ func parseArgs(args []string) (config, error) {
 			}
 			cfg.dstMAC = mac
 		case 'o':
-			// ONVM without ENABLE_PCAP exits here, before the other options.
-			return config{}, &getopt.Error{Msg: pcapMessage, NoUsage: true}
+			if o.Arg == "" {
+				return config{}, getopt.Errorf("Option -o needs a pcap file name")
+			}
+			cfg.pcap = o.Arg
 		case 'c':
 			n, err := o.Uint(1<<64 - 1)
 			if err != nil {
@@ -157,7 +181,7 @@ func parseArgs(args []string) (config, error) {
 			if n > maxCount {
 				return config{}, getopt.Errorf("Illegal packet number(1 ~ %d) %d!", maxCount, n)
 			}
-			cfg.count = uint32(n)
+			cfg.count, haveCount = uint32(n), true
 		case 'l':
 			cfg.latency = true
 		}
@@ -167,6 +191,14 @@ func parseArgs(args []string) (config, error) {
 	}
 	if !haveDst {
 		return config{}, getopt.Errorf("Speed tester NF requires a destination NF with the -d flag.")
+	}
+	if cfg.pcap != "" {
+		if cfg.latency {
+			return config{}, getopt.Errorf("Option -l cannot be combined with -o: replayed packets carry no timestamp")
+		}
+		if !haveCount {
+			cfg.count = maxCount // ONVM replays up to MAX_PKT_NUM packets by default
+		}
 	}
 	return cfg, nil
 }

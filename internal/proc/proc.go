@@ -36,6 +36,22 @@ func StartTime(pid int) uint64 {
 	return v
 }
 
+// State is a process's state letter (field 3 of /proc/PID/stat: R running
+// or runnable, S sleeping, D disk wait, T stopped, Z zombie), 0 if it
+// cannot be read.
+func State(pid int) byte {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return 0
+	}
+	return s[i+2]
+}
+
 // Pidfd is a handle on one process (pidfd_open(2)).
 type Pidfd struct{ fd int }
 

@@ -32,6 +32,9 @@ type Config struct {
 	// Flows is the [[flow]] list: the flow director's exact entries and rules, in file order
 	// (which breaks ties between rules of equal priority). May be empty.
 	Flows []Flow
+	// Replication is the [replication] table: chains replicated to (or from) another
+	// manager. No chains: nothing is replicated.
+	Replication Replication
 }
 
 // Manager is the [manager] table. Field comments give the TOML key.
@@ -240,8 +243,9 @@ func DefaultConfig() Config {
 			DefaultChain:  DefaultChainName,
 			NumServices:   MaxServiceID + 1,
 		},
-		Ports:  []Port{defaultPort()},
-		Chains: []Chain{{Name: DefaultChainName, Services: []int{DefaultServiceID}, OutPort: 0}},
+		Ports:       []Port{defaultPort()},
+		Chains:      []Chain{{Name: DefaultChainName, Services: []int{DefaultServiceID}, OutPort: 0}},
+		Replication: defaultReplication(),
 	}
 }
 
@@ -264,6 +268,10 @@ func (c Config) Clone() Config {
 		out.NFs[i].Command = slices.Clone(out.NFs[i].Command)
 	}
 	out.Flows = slices.Clone(c.Flows)
+	out.Replication.Chains = slices.Clone(c.Replication.Chains)
+	for i := range out.Replication.Chains {
+		out.Replication.Chains[i].Instances = slices.Clone(out.Replication.Chains[i].Instances)
+	}
 	return out
 }
 

@@ -145,6 +145,11 @@ func (d *decoder) root(cfg *Config, raw map[string]any) (builtinChains bool) {
 				}
 			}
 		},
+		"replication": func(key string, v any) {
+			if t, ok := d.table(key, v); ok {
+				d.replication(&cfg.Replication, key, t)
+			}
+		},
 		"flow": func(key string, v any) {
 			if ts, ok := d.tables(key, v); ok {
 				cfg.Flows = make([]Flow, len(ts))

@@ -29,6 +29,7 @@ func (c *Config) check(r *reporter, builtinChains bool) {
 	c.checkChains(r, builtinChains)
 	c.checkNFs(r)
 	c.checkFlows(r)
+	c.checkReplication(r)
 }
 
 func (c *Config) checkManager(r *reporter) {

@@ -254,7 +254,7 @@ type Detail struct {
 	RxCsumNotReady uint64 // delivered frames whose L4 checksum the sender left to offload: not valid on the wire
 
 	TxInvalid   uint64        // frames TxBurst dropped unsent: shorter than an Ethernet header or longer than the MTU allows; in TxDrops
-	TxRefused   uint64        // frames TxBurst returned to its caller (the kernel refused them); in TxDrops
+	TxRefused   uint64        // frames TxBurst returned to its caller (the kernel refused them); not in TxDrops: the caller retries or drops them
 	TxLastErrno syscall.Errno // the last error sendmmsg returned, 0 if none
 }
 

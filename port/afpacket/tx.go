@@ -36,8 +36,8 @@ import (
 // interface cannot carry (shorter than an Ethernet header, longer than MTU
 // plus header, or plus an 802.1Q tag it carries) is consumed unsent and
 // counted (TxDrops, Detail.TxInvalid). The first frame the kernel refuses
-// ends the burst: the caller keeps s[n:], counted as TxDrops and
-// Detail.TxRefused. It never blocks; it returns 0 once closed. c MUST be the
+// ends the burst: the caller keeps s[n:], counted in Detail.TxRefused (not
+// TxDrops: the caller may send them again, or drop them and count that). It never blocks; it returns 0 once closed. c MUST be the
 // same cache on every call: when c's drain ring is full, TxBurst holds the
 // slots it sent and refuses new frames until it has freed them, which any
 // later call does, TxBurst(c, nil) included. For one goroutine only.
@@ -153,7 +153,7 @@ func (p *Port) freePending(c *shm.Cache) bool {
 // refuse counts n frames handed back to TxBurst's caller.
 func (p *Port) refuse(n int) {
 	if n > 0 {
-		p.stats.TxDrops.Add(uint64(n))
+		// Not a drop yet: the caller keeps them, and may try again.
 		p.txRefused.Add(uint64(n))
 	}
 }

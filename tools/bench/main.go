@@ -42,6 +42,9 @@ type command struct {
 // failover) each add one line here and one file named for the subcommand.
 var commands = []command{
 	{name: "ring", summary: "T1: shm ring benchmarks vs DPDK rte_ring (ring_perf_autotest)", run: runRing},
+	{name: "chain", summary: "T2–T4: speed_tester loops and chains vs dpdk-testpmd null and a ping-pong floor", run: runChain},
+	{name: "overhead", summary: "T5 local: the stamping chain with burst transactions vs REINFORCE_TX=off", run: runOverhead},
+	{name: "failover-local", summary: "T7 local: kill -9 of an NF → its standby's first commit; latency; a plot around a failover", run: runFailoverLocal},
 }
 
 func main() {

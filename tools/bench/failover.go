@@ -1,0 +1,440 @@
+package main
+
+// bench failover-local: T7 local (kill → the standby's first commit) and
+// T6 local (added latency) on the stamping chain with a local standby per
+// NF, and a plot of throughput and latency around one failover.
+//
+//	probe port → stamp (service 1, standby) → mutate (service 2, standby) → probe port
+//
+// The manager launches both NFs from [[nf]] entries with standby = "local"
+// and starts a new standby after each failover. The harness waits until
+// the chain is protected again, kills an active (alternating stamp and
+// mutate) at a random moment mid-stream, and reads the taker's state file:
+// it records when the taker saw the death and when it first committed
+// (CLOCK_MONOTONIC, the clock the kill time is read on). The probe port
+// checks every frame (stamps consecutive per flow, mutated exactly once), so
+// the run also shows that nothing was lost or applied twice.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/reinforce-nfv/reinforce/manager"
+	"github.com/reinforce-nfv/reinforce/manager/config"
+	"github.com/reinforce-nfv/reinforce/port"
+	"github.com/reinforce-nfv/reinforce/shm"
+	"github.com/reinforce-nfv/reinforce/shm/state"
+)
+
+// TARGETS.md T6/T7, local rows.
+const (
+	t7LocalP50  = 100 * time.Microsecond
+	t7LocalP99  = time.Millisecond
+	t6LocalMean = 5 * time.Microsecond
+	t6LocalP99  = 10 * time.Microsecond
+)
+
+type failoverFlags struct {
+	kills    int
+	rate     uint64
+	flows    int
+	seed     uint64
+	jsonPath string
+	plot     string
+	verbose  bool
+	stderr   io.Writer
+}
+
+func parseFailoverFlags(args []string, stderr io.Writer) (failoverFlags, error) {
+	f := failoverFlags{stderr: stderr}
+	fs := flag.NewFlagSet("bench failover-local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&f.kills, "kills", 20, "number of failovers (kill -9 of an active NF)")
+	fs.Uint64Var(&f.rate, "rate", 200_000, "offered load in packets per second")
+	fs.IntVar(&f.flows, "flows", 64, "flows in the generated traffic")
+	fs.Uint64Var(&f.seed, "seed", 0, "seed for the kill moments (0: random, printed)")
+	fs.StringVar(&f.jsonPath, "json", "", "write the report as JSON to `file` (- for stdout)")
+	fs.StringVar(&f.plot, "plot", "failover-local.png", "write throughput and latency around the first failover to this PNG `file` (none: skip)")
+	fs.BoolVar(&f.verbose, "v", false, "show the NFs' output")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if f.kills < 1 || f.rate < 1000 || f.flows < 1 {
+		fmt.Fprintln(stderr, "bench failover-local: -kills ≥ 1, -rate ≥ 1000 and -flows ≥ 1")
+		return f, errors.New("bad flags")
+	}
+	return f, nil
+}
+
+// FailoverSample is one failover's timing.
+type FailoverSample struct {
+	Victim     string  `json:"victim"`
+	DetectUs   float64 `json:"detect_us"`   // kill → the standby woke
+	TakeoverUs float64 `json:"takeover_us"` // kill → the standby's first commit
+}
+
+type failoverReport struct {
+	Subcommand string            `json:"subcommand"`
+	Started    time.Time         `json:"started"`
+	Host       map[string]string `json:"host"`
+	Flags      map[string]string `json:"flags"`
+	Samples    []FailoverSample  `json:"samples"`
+	Rows       []Row             `json:"rows"`
+	Notes      []string          `json:"notes"`
+	Misses     []string          `json:"misses,omitempty"`
+}
+
+// latPort is the probe port with a latency record: RX stamps each frame's
+// metadata with CLOCK_MONOTONIC, TX reads the clock again.
+type latPort struct {
+	*probePort
+	mu      sync.Mutex
+	lat     []int64 // ns per delivered frame, for percentiles
+	timeNs  []int64 // delivery time of each, for the plot
+	recordN atomic.Bool
+}
+
+func (p *latPort) TxBurst(c *shm.Cache, s []shm.Slot) int {
+	if p.recordN.Load() {
+		now := port.Nanotime()
+		r := c.Region()
+		p.mu.Lock()
+		for _, sl := range s {
+			p.lat = append(p.lat, now-r.Meta(sl).Timestamp)
+			p.timeNs = append(p.timeNs, now)
+		}
+		p.mu.Unlock()
+	}
+	return p.probePort.TxBurst(c, s)
+}
+
+func runFailoverLocal(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, err := parseFailoverFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return exitUsage
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "bench failover-local: %v\n", err)
+		return exitError
+	}
+	if f.seed == 0 {
+		f.seed = rand.Uint64()
+	}
+	rng := rand.New(rand.NewPCG(f.seed, f.seed^0x9e3779b97f4a7c15))
+	rep := &failoverReport{Subcommand: "failover-local", Started: time.Now().UTC(),
+		Host:  map[string]string{"toolchain": runtime.Version(), "cpus": strconv.Itoa(runtime.NumCPU()), "loadavg_start": loadAvg()},
+		Flags: map[string]string{"kills": strconv.Itoa(f.kills), "rate": strconv.FormatUint(f.rate, 10), "seed": strconv.FormatUint(f.seed, 10)}}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fail(fmt.Errorf("find go: %w", err))
+	}
+	modRoot, err := moduleRoot(ctx, goBin)
+	if err != nil {
+		return fail(err)
+	}
+	work, err := os.MkdirTemp("", "reinforce-bench-failover-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(work)
+	bin := filepath.Join(work, "bin")
+	if out, err := runLogged(ctx, modRoot, goBin, []string{"build", "-o", bin + "/", "./examples/stamp", "./examples/mutate"},
+		false, stderr); err != nil {
+		return fail(fmt.Errorf("go build: %w\n%s", err, out))
+	}
+	os.Setenv(state.DirEnv, work) // the NFs inherit it; the manager and the harness find their files there
+
+	pp, err := newProbePort(0, f.flows, 128, f.rate)
+	if err != nil {
+		return fail(err)
+	}
+	p := &latPort{probePort: pp}
+	p.pause.Store(true)
+	cfg := config.DefaultConfig()
+	cfg.Manager.Name = fmt.Sprintf("benchfo%d", os.Getpid())
+	cfg.Manager.RegionDir = "/dev/shm"
+	cfg.Manager.StatsOut = config.StatsNone
+	cfg.Manager.DeadNFPolicy = config.DeadNFRetain
+	cfg.Manager.RingSize = 16384 // the gap between death and takeover must fit
+	cfg.Chains = []config.Chain{{Name: "stamping", Services: []int{1, 2}, OutPort: 0}}
+	cfg.Manager.DefaultChain = "stamping"
+	cfg.NFs = []config.NF{
+		{Tag: "stamp", Service: 1, Instance: 1, Command: []string{filepath.Join(bin, "stamp"), "-f", "0"}, Standby: config.StandbyLocal},
+		{Tag: "mutate", Service: 2, Instance: 2, Command: []string{filepath.Join(bin, "mutate")}, Standby: config.StandbyLocal},
+	}
+	nfOut, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return fail(err)
+	}
+	defer nfOut.Close()
+	if f.verbose {
+		nfOut = os.Stderr
+	}
+	m, err := manager.New(cfg, manager.Options{Log: zerolog.Nop(), SocketPath: filepath.Join(work, "ctl.sock"),
+		Ports: []port.Port{p}, Stdout: nfOut, Stderr: nfOut})
+	if err != nil {
+		return fail(err)
+	}
+	if err := m.Start(); err != nil {
+		m.Close()
+		return fail(err)
+	}
+	defer m.Close()
+	protected := func() (pids [2]int, ok bool) {
+		s := m.Snapshot()
+		n := 0
+		for _, nf := range s.NFs {
+			if nf.Running && nf.Protected && nf.Routes == s.Routes && (nf.Instance == 1 || nf.Instance == 2) {
+				pids[nf.Instance-1] = nf.PID
+				n++
+			}
+		}
+		return pids, n == 2
+	}
+	waitProtected := func() ([2]int, error) {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+			if pids, ok := protected(); ok {
+				return pids, nil
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return [2]int{}, errors.New("the chain did not become protected within 30 s")
+			}
+		}
+	}
+	if _, err := waitProtected(); err != nil {
+		return fail(err)
+	}
+	p.pause.Store(false)
+	time.Sleep(300 * time.Millisecond) // warm up
+	// Latency without failovers first (T6: what the transactions and the
+	// standbys add while nothing fails).
+	p.recordN.Store(true)
+	time.Sleep(time.Second)
+	p.recordN.Store(false)
+	p.mu.Lock()
+	steady := slices.Clone(p.lat)
+	p.lat, p.timeNs = p.lat[:0], p.timeNs[:0]
+	p.mu.Unlock()
+
+	names := [2]string{"stamp", "mutate"}
+	var plotKill int64
+	for k := 0; k < f.kills; k++ {
+		pids, err := waitProtected()
+		if err != nil {
+			return fail(err)
+		}
+		time.Sleep(time.Duration(20+rng.IntN(60)) * time.Millisecond)
+		v := k % 2
+		path := state.PathFor(m.Region().Path(), m.Region().Huge(), uint16(v+1))
+		before, err := state.ReadStats(path)
+		if err != nil {
+			return fail(err)
+		}
+		if k == 0 {
+			p.recordN.Store(true)
+			time.Sleep(50 * time.Millisecond)
+		}
+		t0 := port.Nanotime()
+		if err := syscall.Kill(pids[v], syscall.SIGKILL); err != nil {
+			return fail(fmt.Errorf("kill %s (pid %d): %w", names[v], pids[v], err))
+		}
+		var st state.Stats
+		for deadline := time.Now().Add(10 * time.Second); ; runtime.Gosched() {
+			st, err = state.ReadStats(path)
+			if err == nil && st.Takeovers > before.Takeovers && st.FirstCommitNs != 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fail(fmt.Errorf("failover %d (%s): no takeover within 10 s", k, names[v]))
+			}
+		}
+		if k == 0 {
+			plotKill = t0
+			time.Sleep(50 * time.Millisecond)
+			p.recordN.Store(false)
+		}
+		s := FailoverSample{Victim: names[v], DetectUs: float64(int64(st.WokeNs)-t0) / 1e3,
+			TakeoverUs: float64(int64(st.FirstCommitNs)-t0) / 1e3}
+		rep.Samples = append(rep.Samples, s)
+		fmt.Fprintf(stderr, "bench failover-local: %d/%d %s: woke %.0f µs, first commit %.0f µs after the kill\n",
+			k+1, f.kills, s.Victim, s.DetectUs, s.TakeoverUs)
+	}
+	if _, err := waitProtected(); err != nil {
+		return fail(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	p.pause.Store(true)
+	time.Sleep(200 * time.Millisecond) // the chain drains
+	snap := m.Snapshot()
+	gen, delivered := pp.rxPkts.Load(), pp.txPkts.Load()
+	lost := int64(gen) - int64(delivered)
+
+	take := make([]float64, len(rep.Samples))
+	det := make([]float64, len(rep.Samples))
+	for i, s := range rep.Samples {
+		take[i], det[i] = s.TakeoverUs, s.DetectUs
+	}
+	slices.Sort(take)
+	slices.Sort(det)
+	pct := func(v []float64, q float64) float64 { return v[min(len(v)-1, int(q*float64(len(v))))] }
+	ref := func(v float64) *float64 { return &v }
+	p50, p99 := pct(take, 0.5), pct(take, 0.99)
+	row50 := Row{Benchmark: "T7 local: kill → first commit, p50 [≤ 100 µs]", Figure: round3(p50), Unit: "µs",
+		Reference: ref(float64(t7LocalP50.Microseconds())), Ratio: ref(ratioOf(p50, float64(t7LocalP50.Microseconds())))}
+	row50.Status = metWord(p50 <= float64(t7LocalP50.Microseconds()))
+	row99 := Row{Benchmark: "T7 local: kill → first commit, p99 [≤ 1 ms]", Figure: round3(p99), Unit: "µs",
+		Reference: ref(float64(t7LocalP99.Microseconds())), Ratio: ref(ratioOf(p99, float64(t7LocalP99.Microseconds())))}
+	row99.Status = metWord(p99 <= float64(t7LocalP99.Microseconds()))
+	rep.Rows = append(rep.Rows,
+		Row{Benchmark: "kill → standby woke (pidfd), p50", Figure: round3(pct(det, 0.5)), Unit: "µs"},
+		Row{Benchmark: "kill → standby woke (pidfd), p99", Figure: round3(pct(det, 0.99)), Unit: "µs"},
+		row50, row99)
+	if row50.Status != "met" || row99.Status != "met" {
+		rep.Misses = append(rep.Misses, fmt.Sprintf("takeover p50 %.0f µs, p99 %.0f µs: the kernel's death notice (kill → pidfd wake, p50 %.0f µs) "+
+			"is most of it: the dead process's address space is torn down before its pidfd fires; the rest is the first burst after recovery",
+			p50, p99, pct(det, 0.5)))
+	}
+	if len(steady) > 0 {
+		slices.Sort(steady)
+		var sum int64
+		for _, v := range steady {
+			sum += v
+		}
+		mean := float64(sum) / float64(len(steady)) / 1e3
+		lp99 := float64(steady[len(steady)*99/100]) / 1e3
+		rep.Rows = append(rep.Rows,
+			Row{Benchmark: "latency RX → TX through the chain, mean (no failover)", Figure: round3(mean), Unit: "µs"},
+			Row{Benchmark: "latency RX → TX through the chain, p99 (no failover)", Figure: round3(lp99), Unit: "µs"})
+		rep.Notes = append(rep.Notes, fmt.Sprintf("T6 local (added latency ≤ %v mean, ≤ %v p99) needs the same chain without "+
+			"transactions and standbys in the same run: compare `bench overhead`; the absolute latency is %.1f µs mean here", t6LocalMean, t6LocalP99, mean))
+	}
+	okRow := Row{Benchmark: "exactly once through every failover: lost + bad + stamp gaps", Figure: float64(max(lost, 0)) + float64(pp.bad.Load()+pp.stampGaps.Load()),
+		Unit: "packets"}
+	okRow.Status = metWord(lost == 0 && pp.bad.Load() == 0 && pp.stampGaps.Load() == 0)
+	if okRow.Status != "met" {
+		first := ""
+		if b := pp.firstBad.Load(); b != nil {
+			first = *b
+		}
+		rep.Misses = append(rep.Misses, fmt.Sprintf("%d generated, %d delivered, %d bad, %d stamp gaps (first: %s); manager drops %+v",
+			gen, delivered, pp.bad.Load(), pp.stampGaps.Load(), first, snap.Drops))
+	}
+	rep.Rows = append(rep.Rows, okRow)
+	rep.Notes = append(rep.Notes,
+		fmt.Sprintf("%d failovers at %d pps offered, %d flows; %d generated, %d delivered; failovers counted by the manager: %d",
+			len(rep.Samples), f.rate, f.flows, gen, delivered, snap.Drops.Failovers),
+		"times are CLOCK_MONOTONIC: the harness reads it just before kill(2); the standby records when its pidfd woke it and its first commit, in its state file",
+		fmt.Sprintf("1-minute load average %s at the start, %s at the end", rep.Host["loadavg_start"], loadAvg()))
+	if f.plot != "none" && plotKill != 0 {
+		p.mu.Lock()
+		err := writeFailoverPlot(f.plot, plotKill, p.timeNs, p.lat)
+		p.mu.Unlock()
+		if err != nil {
+			fmt.Fprintf(stderr, "bench failover-local: plot: %v\n", err)
+		} else {
+			rep.Notes = append(rep.Notes, "plot of throughput (top) and latency (bottom) around the first failover: "+f.plot)
+		}
+	}
+	if err := writeTable(stdout, rep.Rows); err != nil {
+		return fail(err)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintln(stdout, n)
+	}
+	for _, ms := range rep.Misses {
+		fmt.Fprintf(stdout, "\nmissed: %s\n", ms)
+	}
+	if f.jsonPath != "" {
+		if err := writeJSON(f.jsonPath, stdout, rep); err != nil {
+			return fail(err)
+		}
+	}
+	return exitOK
+}
+
+// writeFailoverPlot draws throughput per millisecond (top half) and each
+// frame's latency (bottom half, log scale) from 50 ms before the kill to 50
+// ms after; a red line marks the kill.
+func writeFailoverPlot(path string, kill int64, times, lat []int64) error {
+	const w, h, span = 1000, 500, int64(100 * time.Millisecond)
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = 255
+	}
+	from := kill - span/2
+	x := func(t int64) int { return int((t - from) * (w - 1) / span) }
+	bins := make([]int, w/10) // 1 ms each
+	for _, t := range times {
+		if t >= from && t < from+span {
+			bins[int((t-from)*int64(len(bins))/span)]++
+		}
+	}
+	peak := slices.Max(append(bins, 1))
+	blue, grey, red := color.RGBA{30, 60, 200, 255}, color.RGBA{120, 120, 120, 255}, color.RGBA{220, 0, 0, 255}
+	dark := color.RGBA{40, 40, 40, 255}
+	for i, n := range bins {
+		top := h/2 - 10 - n*(h/2-20)/peak
+		for px := i * 10; px < i*10+9; px++ {
+			for py := top; py < h/2-10; py++ {
+				img.Set(px, py, blue)
+			}
+		}
+	}
+	for px := 0; px < w; px++ {
+		img.Set(px, h/2, grey)
+	}
+	// Latency: 1 µs at the bottom, 100 ms at the middle line, log scale.
+	for i, t := range times {
+		if t < from || t >= from+span || lat[i] <= 0 {
+			continue
+		}
+		l := float64(lat[i]) / 1e3
+		y := max(h-5-int(float64(h/2-10)*log10(max(l, 1))/5), h/2+2)
+		for d := 0; d < 4; d++ {
+			img.Set(x(t)+d%2, y+d/2, dark)
+		}
+	}
+	for py := 0; py < h; py++ {
+		img.Set(x(kill), py, red)
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(out, img); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func log10(v float64) float64 {
+	n := 0.0
+	for v >= 10 {
+		v /= 10
+		n++
+	}
+	return n + (v-1)/9 // piecewise linear within a decade: enough for a picture
+}
