@@ -10,15 +10,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reinforce-nfv/reinforce/internal/testenv"
 )
 
-// TestDemoShowsTrafficAndExitsZero runs the README's first command (built
-// binaries, a manager launching a two-NF chain on a null port) for 3 s.
+// TestDemoShowsTrafficAndExitsZero runs the README's first command in its
+// in-memory form (built binaries, a manager launching a two-NF chain on a
+// null port, simple_forward with a local standby) for 3 s: traffic flows,
+// the active is killed mid-run and its standby takes over.
 func TestDemoShowsTrafficAndExitsZero(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries and runs for seconds")
 	}
 	cmd := exec.Command("bash", "tools/demo.sh", "3", "--name", fmt.Sprintf("demo-test-%d", os.Getpid()))
+	cmd.Env = append(os.Environ(), "REINFORCE_DEMO=memory")
 	cmd.Dir = "../.."
 	t0 := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -27,11 +32,14 @@ func TestDemoShowsTrafficAndExitsZero(t *testing.T) {
 	}
 	s := string(out)
 	t.Logf("demo took %v", time.Since(t0))
-	if n := strings.Count(s, "NF running"); n != 3 {
-		t.Errorf("%d NF registrations in the demo, want 3 (two NFs and the restart)", n)
+	if n := strings.Count(s, "NF running"); n != 2 {
+		t.Errorf("%d NF registrations in the demo, want 2 (the standbys attach, they do not register as NFs)", n)
+	}
+	if n := strings.Count(s, "standby attached"); n != 2 {
+		t.Errorf("%d standbys attached, want 2 (the first, and its replacement after the failover)", n)
 	}
 	for _, want := range []string{"Time to live exceeded, shutting down", "Reinforce summary", "NF 1 simple_forward", "NF 2 basic_monitor",
-		"demo: kill -9 simple_forward", "launched NF exited: restarting it", "inputs_kept=true"} {
+		"demo: kill -9 simple_forward", "its standby takes over", "failover: the standby takes over", "launched NF exited: restarting it"} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, s)
 		}
@@ -45,6 +53,29 @@ func TestDemoShowsTrafficAndExitsZero(t *testing.T) {
 	tx, _ := strconv.Atoi(last[2])
 	if rx == 0 || tx == 0 {
 		t.Fatalf("no traffic through the chain: rx %d tx %d\n%s", rx, tx, s)
+	}
+}
+
+// TestLabDemo runs the README's first command as root: the namespace lab
+// (pktgen → manager → sink), the failover to the standby, and the sink's
+// verdict, which must be exactly once.
+func TestLabDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries and runs for seconds")
+	}
+	testenv.RequireRoot(t, "the lab demo needs namespaces, veth pairs and AF_PACKET")
+	cmd := exec.Command("bash", "tools/demo.sh", "8")
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{"its standby takes over", "failover: the standby takes over", "the sink says",
+		"every packet arrived exactly once and in order, through the failover"} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, s)
+		}
 	}
 }
 
