@@ -261,6 +261,7 @@ func (m *Manager) startNF(c *net.UnixConn, pid int, req ctlmsg.Register) (*nfPro
 	m.eventNFStarting(nf, req.Core)
 	m.ctlWG.Add(1)
 	go m.routineWatch(nf)
+	m.markAttached(pid)
 	return nf, m.registerReply(nf), nil
 }
 

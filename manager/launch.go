@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/manager/config"
@@ -23,7 +24,11 @@ type launchedNF struct {
 	spec    config.NF
 	standby bool       // the current process runs with --standby
 	mu      sync.Mutex // guards cmd and exited
-	cmd     *exec.Cmd
+	// attached is the PID of the last process of this entry that
+	// registered (as an NF or a standby): one that did is not "dying at
+	// start", however soon it is killed afterwards.
+	attached atomic.Int64
+	cmd      *exec.Cmd
 	// exited is closed when the current process has been waited for.
 	exited chan struct{}
 }
@@ -84,6 +89,17 @@ func (m *Manager) routineLaunchStandby(spec config.NF) {
 	go m.routineSupervise(l)
 }
 
+// markAttached notes that the launched process pid registered. mu held.
+func (m *Manager) markAttached(pid int) {
+	for _, l := range m.launched {
+		l.mu.Lock()
+		if l.cmd != nil && l.cmd.Process != nil && l.cmd.Process.Pid == pid {
+			l.attached.Store(int64(pid))
+		}
+		l.mu.Unlock()
+	}
+}
+
 // instanceTaken reports whether an NF holds instance id (running, or dead
 // and waiting for a taker).
 func (m *Manager) instanceTaken(id InstanceID) bool {
@@ -105,12 +121,14 @@ func (m *Manager) startLaunched(l *launchedNF) error {
 	argv = append(argv, nf.Command[1:]...)
 	cmd := exec.Command(nf.Command[0], argv...)
 	cmd.Env = append(append(os.Environ(), "REINFORCE_SOCKET="+m.sock), m.opt.NFEnv...)
-	cmd.Stdout, cmd.Stderr = m.opt.Stdout, m.opt.Stderr
-	if cmd.Stdout == nil {
-		cmd.Stdout = os.Stdout
+	// The options are *os.File: a nil one must not become a non-nil
+	// io.Writer (which exec would treat as "discard").
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if m.opt.Stdout != nil {
+		cmd.Stdout = m.opt.Stdout
 	}
-	if cmd.Stderr == nil {
-		cmd.Stderr = os.Stderr
+	if m.opt.Stderr != nil {
+		cmd.Stderr = m.opt.Stderr
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("launch nf %s: %w", nf.Tag, err)
@@ -137,7 +155,7 @@ func (m *Manager) routineSupervise(l *launchedNF) {
 		if m.shutdown.Load() {
 			return
 		}
-		if time.Since(started) < restartWindow {
+		if time.Since(started) < restartWindow && l.attached.Load() != int64(cmd.Process.Pid) {
 			quick++
 		} else {
 			quick = 0

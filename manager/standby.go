@@ -47,6 +47,7 @@ func (m *Manager) takeOver(c *net.UnixConn, pid, pidfd int, req ctlmsg.Register,
 	m.log.Warn().Str("nf", nf.name()).Int("pid", pid).Bool("standby", req.Standby).Msg("NF took over a dead instance's rings and state")
 	m.ctlWG.Add(1)
 	go m.routineWatch(nf)
+	m.markAttached(pid)
 	return nf, m.registerReply(nf), nil
 }
 
@@ -86,6 +87,7 @@ func (m *Manager) startStandby(c *net.UnixConn, pid, pidfd int, req ctlmsg.Regis
 	m.standbys[id] = sb
 	m.ctlWG.Add(1)
 	go m.routineWatch(sb)
+	m.markAttached(pid)
 	rep := m.registerReply(sb)
 	rep.ActivePID, rep.ActiveStart = active.pid, proc.StartTime(active.pid)
 	m.log.Info().Str("nf", sb.name()).Int("pid", pid).Int("active_pid", active.pid).Msg("standby attached")
@@ -170,8 +172,8 @@ func (m *Manager) dropDead(o shm.OwnerID, id InstanceID, nf *nfProc) {
 // work waits for them (RESILIENCY.md: hang detection). Recovery starts from
 // the death, as for any other: never from the timeout alone. An NF whose
 // loop has not started yet is not judged, and one that is runnable (state
-// R: perhaps only waiting for a CPU, with 127 NFs on 2) gets ten times the
-// timeout: a spinning, stuck NF is still caught.
+// R: perhaps only waiting for a CPU, with 127 NFs on 2) gets three times the
+// timeout: a spinning, stuck NF is still caught. An NF is killed once.
 func (m *Manager) routineHangWatch() {
 	defer m.loopWG.Done()
 	limit := m.cfg.Manager.HangTimeout
@@ -179,9 +181,10 @@ func (m *Manager) routineHangWatch() {
 		return
 	}
 	type seen struct {
-		iter  uint64
-		since time.Time
-		pid   int
+		iter   uint64
+		since  time.Time
+		pid    int
+		killed bool
 	}
 	last := map[InstanceID]seen{}
 	rings := map[uint32]*shm.Ring{}
@@ -215,17 +218,28 @@ func (m *Manager) routineHangWatch() {
 				last[nf.id] = seen{iter: iter, since: now, pid: nf.pid}
 				continue
 			}
+			if s.killed {
+				continue // killed already: its death is on its way
+			}
 			stuck := now.Sub(s.since)
-			if stuck < limit || (sleeping && !pending(nf.fromRX) && !pending(nf.fromTX)) {
+			// Work waits for it in any ring it consumes: the manager's and
+			// the direct ones from upstream NFs.
+			busy := pending(nf.fromRX) || pending(nf.fromTX)
+			for e, idx := range m.edges {
+				if !busy && e.cons == nf.owner {
+					busy = pending(idx)
+				}
+			}
+			if stuck < limit || (sleeping && !busy) {
 				continue
 			}
-			if stuck < 10*limit && proc.State(nf.pid) == 'R' {
+			if stuck < 3*limit && proc.State(nf.pid) == 'R' {
 				continue
 			}
 			m.Stats.Hangs.Add(1)
 			m.log.Warn().Str("nf", nf.name()).Int("pid", nf.pid).Dur("stuck_for", now.Sub(s.since)).Msg("NF hung: killing it")
 			nf.kill()
-			last[nf.id] = seen{iter: iter, since: now, pid: nf.pid} // one kill per limit
+			last[nf.id] = seen{iter: iter, since: now, pid: nf.pid, killed: true}
 		}
 		m.mu.Unlock()
 	}

@@ -13,7 +13,6 @@ package manager
 
 import (
 	"errors"
-	"runtime"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
@@ -34,9 +33,6 @@ const (
 	txSafetyNet = time.Second
 )
 
-// txRetries bounds the retries of frames a port refused.
-const txRetries = 16
-
 // routineTX runs the TX path until Close sets stopping and rings bellTX.
 func (m *Manager) routineTX() {
 	defer m.loopWG.Done()
@@ -51,11 +47,21 @@ func (m *Manager) routineTX() {
 		nfQ      [ctlmsg.MaxNFs]instQ
 		touchedP [shm.MaxBurst]uint16
 		touchedN [shm.MaxBurst]InstanceID
+		backlog  [maxPorts]txBacklog // frames ports refused, retried first (txbacklog.go)
+		owed     int                 // frames in backlog, over every port
 	)
+	defer func() { // shutting down: what ports still owe is dropped
+		for i := range backlog {
+			m.Stats.TXPortDrop.Add(uint64(len(backlog[i].s)))
+			for k := 0; k < len(backlog[i].s); {
+				k += c.Free(backlog[i].s[k:])
+			}
+		}
+	}()
 	rings := ringHandles{r: make([]*shm.Ring, r.NumRings()), m: r}
 	var dp *dataPlane
 	ready := func() bool {
-		if m.stopping.Load() || m.dp.Load() != dp || (m.rep != nil && m.rep.releasable()) {
+		if m.stopping.Load() || m.dp.Load() != dp || owed > 0 || (m.rep != nil && m.rep.releasable()) {
 			return true
 		}
 		for _, src := range dp.txRings {
@@ -84,6 +90,25 @@ func (m *Manager) routineTX() {
 		got := 0
 		if m.rep != nil {
 			got += m.rep.flushLatches(c, dp) // output whose state the standby acknowledged
+		}
+		if owed > 0 {
+			owed = 0
+			for pid := range backlog {
+				b := &backlog[pid]
+				if len(b.s) == 0 {
+					continue
+				}
+				if p := dp.portByID[pid]; p != nil {
+					got += b.flush(c, p)
+				} else { // the port is gone
+					m.Stats.TXPortDrop.Add(uint64(len(b.s)))
+					for k := 0; k < len(b.s); {
+						k += c.Free(b.s[k:])
+					}
+					b.s = b.s[:0]
+				}
+				owed += len(b.s)
+			}
 		}
 		for _, tsrc := range dp.txRings {
 			src := tsrc.id
@@ -150,19 +175,22 @@ func (m *Manager) routineTX() {
 			ring.Release() // before any Free
 			for _, pid := range touchedP[:np] {
 				q := &portQ[pid]
-				k := dp.portByID[pid].TxBurst(c, q.buf[:q.n])
-				// A kernel port refuses frames while its socket buffer is
-				// full (veth: ENOBUFS): give it a few tries before they
-				// become counted drops, so a lab is lossless below its rate.
-				for try := 0; k < q.n && try < txRetries; try++ {
-					runtime.Gosched()
-					k += dp.portByID[pid].TxBurst(c, q.buf[k:q.n])
+				b := &backlog[pid]
+				k := 0
+				if len(b.s) == 0 { // else these go after what the port already owes
+					k = dp.portByID[pid].TxBurst(c, q.buf[:q.n])
 				}
 				if k > 0 && wakesRX[pid] {
 					m.rxBell.Ring()
 				}
-				m.Stats.TXPortDrop.Add(uint64(q.n - k))
-				nd += copy(drops[nd:], q.buf[k:q.n])
+				if k < q.n {
+					// Refused (a full kernel socket buffer): kept in order
+					// and retried first, not dropped.
+					over := b.add(q.buf[k:q.n])
+					owed += q.n - k - len(over)
+					m.Stats.TXPortDrop.Add(uint64(len(over)))
+					nd += copy(drops[nd:], over)
+				}
 				q.n = 0
 			}
 			for _, id := range touchedN[:nn] {
