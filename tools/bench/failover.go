@@ -168,33 +168,6 @@ func runFailoverLocal(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	os.Setenv(state.DirEnv, work) // the NFs inherit it; the manager and the harness find their files there
 
-	pp, err := newProbePort(0, f.flows, 128, f.rate)
-	if err != nil {
-		return fail(err)
-	}
-	p := &latPort{probePort: pp}
-	p.pause.Store(true)
-	cfg := config.DefaultConfig()
-	cfg.Manager.Name = fmt.Sprintf("benchfo%d", os.Getpid())
-	// On hugetlbfs when mounted: a killed NF's address space is torn down
-	// before its pidfd fires, and 2 MiB pages make that much shorter than
-	// the pool's thousands of 4 KiB ones.
-	cfg.Manager.RegionDir = f.regionDir
-	if cfg.Manager.RegionDir == "" {
-		if cfg.Manager.RegionDir = shm.HugetlbfsMount(); cfg.Manager.RegionDir == "" {
-			cfg.Manager.RegionDir = "/dev/shm"
-		}
-	}
-	rep.Flags["region_dir"] = cfg.Manager.RegionDir
-	cfg.Manager.StatsOut = config.StatsNone
-	cfg.Manager.DeadNFPolicy = config.DeadNFRetain
-	cfg.Manager.RingSize = 16384 // the gap between death and takeover must fit
-	cfg.Chains = []config.Chain{{Name: "stamping", Services: []int{1, 2}, OutPort: 0}}
-	cfg.Manager.DefaultChain = "stamping"
-	cfg.NFs = []config.NF{
-		{Tag: "stamp", Service: 1, Instance: 1, Command: []string{filepath.Join(bin, "stamp"), "-f", "0"}, Standby: config.StandbyLocal},
-		{Tag: "mutate", Service: 2, Instance: 2, Command: []string{filepath.Join(bin, "mutate")}, Standby: config.StandbyLocal},
-	}
 	nfOut, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return fail(err)
@@ -203,15 +176,29 @@ func runFailoverLocal(ctx context.Context, args []string, stdout, stderr io.Writ
 	if f.verbose {
 		nfOut = os.Stderr
 	}
-	m, err := manager.New(cfg, manager.Options{Log: zerolog.Nop(), SocketPath: filepath.Join(work, "ctl.sock"),
-		Ports: []port.Port{p}, Stdout: nfOut, Stderr: nfOut})
+	// On hugetlbfs when mounted: a killed NF's address space is torn down
+	// before its pidfd fires, and 2 MiB pages make that much shorter than
+	// the pool's thousands of 4 KiB ones.
+	regionDir := f.regionDir
+	if regionDir == "" {
+		if regionDir = shm.HugetlbfsMount(); regionDir == "" {
+			regionDir = "/dev/shm"
+		}
+	}
+	rep.Flags["region_dir"] = regionDir
+
+	// T6 local's reference: the same chain and load without transactions
+	// and without standbys.
+	base, err := steadyLatency(ctx, f, bin, work, regionDir, nfOut)
+	if err != nil {
+		return fail(fmt.Errorf("baseline (no transactions, no standbys): %w", err))
+	}
+
+	m, p, err := startFailoverChain(f, bin, work, regionDir, true, nfOut)
 	if err != nil {
 		return fail(err)
 	}
-	if err := m.Start(); err != nil {
-		m.Close()
-		return fail(err)
-	}
+	pp := p.probePort
 	defer m.Close()
 	protected := func() (pids [2]int, ok bool) {
 		s := m.Snapshot()
@@ -327,20 +314,28 @@ func runFailoverLocal(ctx context.Context, args []string, stdout, stderr io.Writ
 			"is most of it: the dead process's address space is torn down before its pidfd fires; the rest is the first burst after recovery",
 			p50, p99, pct(det, 0.5)))
 	}
-	if len(steady) > 0 {
-		slices.Sort(steady)
-		var sum int64
-		for _, v := range steady {
-			sum += v
-		}
-		mean := float64(sum) / float64(len(steady)) / 1e3
-		lp99 := float64(steady[len(steady)*99/100]) / 1e3
+	if len(steady) > 0 && len(base) > 0 {
+		bm, b99 := meanP99(base)
+		sm, s99 := meanP99(steady)
+		t6m := Row{Benchmark: "T6 local: added latency, mean [≤ 5 µs]", Figure: round3(sm - bm), Unit: "µs",
+			Reference: ref(float64(t6LocalMean.Microseconds()))}
+		t6m.Status = metWord(sm-bm <= float64(t6LocalMean.Microseconds()))
+		t6p := Row{Benchmark: "T6 local: added latency, p99 [≤ 10 µs]", Figure: round3(s99 - b99), Unit: "µs",
+			Reference: ref(float64(t6LocalP99.Microseconds()))}
+		t6p.Status = metWord(s99-b99 <= float64(t6LocalP99.Microseconds()))
 		rep.Rows = append(rep.Rows,
-			Row{Benchmark: "latency RX → TX through the chain, mean (no failover)", Figure: round3(mean), Unit: "µs"},
-			Row{Benchmark: "latency RX → TX through the chain, p99 (no failover)", Figure: round3(lp99), Unit: "µs"})
-		rep.Notes = append(rep.Notes, fmt.Sprintf("T6 local (added latency ≤ %v mean, ≤ %v p99) needs the same chain without "+
-			"transactions and standbys in the same run: compare `bench overhead`; the absolute latency is %.1f µs mean here", t6LocalMean, t6LocalP99, mean))
+			Row{Benchmark: "ref: latency RX → TX, no transactions or standbys, mean", Figure: round3(bm), Unit: "µs"},
+			Row{Benchmark: "ref: latency RX → TX, no transactions or standbys, p99", Figure: round3(b99), Unit: "µs"},
+			Row{Benchmark: "latency RX → TX, transactions + standbys, mean (no failover)", Figure: round3(sm), Unit: "µs"},
+			Row{Benchmark: "latency RX → TX, transactions + standbys, p99 (no failover)", Figure: round3(s99), Unit: "µs"},
+			t6m, t6p)
+		if t6m.Status != "met" || t6p.Status != "met" {
+			rep.Misses = append(rep.Misses, fmt.Sprintf("added latency %.1f µs mean, %.1f µs p99: both runs wait on wake-ups "+
+				"(NFs and the manager sleep after 50 µs without work at this rate), whose 50–80 µs spread dwarfs a transaction's cost; "+
+				"see bench overhead's CPU rows for the transactions' own cost", sm-bm, s99-b99))
+		}
 	}
+	rep.Notes = append(rep.Notes, "T5 local with a standby: go run ./tools/bench overhead -standby")
 	okRow := Row{Benchmark: "exactly once through every failover: lost + bad + stamp gaps", Figure: float64(max(lost, 0)) + float64(pp.bad.Load()+pp.stampGaps.Load()),
 		Unit: "packets"}
 	okRow.Status = metWord(lost == 0 && pp.bad.Load() == 0 && pp.stampGaps.Load() == 0)
@@ -448,4 +443,90 @@ func log10(v float64) float64 {
 		n++
 	}
 	return n + (v-1)/9 // piecewise linear within a decade: enough for a picture
+}
+
+// startFailoverChain starts a manager running the stamping chain on a
+// paused latency-recording probe port: resilient (transactions and a local
+// standby per NF) or the baseline (REINFORCE_TX=off, no standbys).
+func startFailoverChain(f failoverFlags, bin, work, regionDir string, resilient bool, nfOut *os.File) (*manager.Manager, *latPort, error) {
+	pp, err := newProbePort(0, f.flows, 128, f.rate)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &latPort{probePort: pp}
+	p.pause.Store(true)
+	cfg := config.DefaultConfig()
+	cfg.Manager.Name = fmt.Sprintf("benchfo%d-%d", os.Getpid(), benchSeq.Add(1))
+	cfg.Manager.RegionDir = regionDir
+	cfg.Manager.StatsOut = config.StatsNone
+	cfg.Manager.DeadNFPolicy = config.DeadNFRetain
+	cfg.Manager.RingSize = 16384 // the gap between death and takeover must fit
+	cfg.Chains = []config.Chain{{Name: "stamping", Services: []int{1, 2}, OutPort: 0}}
+	cfg.Manager.DefaultChain = "stamping"
+	standby := config.StandbyNone
+	var env []string
+	if resilient {
+		standby = config.StandbyLocal
+	} else {
+		env = []string{"REINFORCE_TX=off"}
+	}
+	cfg.NFs = []config.NF{
+		{Tag: "stamp", Service: 1, Instance: 1, Command: []string{filepath.Join(bin, "stamp"), "-f", "0"}, Standby: standby},
+		{Tag: "mutate", Service: 2, Instance: 2, Command: []string{filepath.Join(bin, "mutate")}, Standby: standby},
+	}
+	m, err := manager.New(cfg, manager.Options{Log: zerolog.Nop(), SocketPath: filepath.Join(work, cfg.Manager.Name+".sock"),
+		Ports: []port.Port{p}, Stdout: nfOut, Stderr: nfOut, NFEnv: env})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := m.Start(); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, p, nil
+}
+
+// steadyLatency measures the baseline chain's latency for a second.
+func steadyLatency(ctx context.Context, f failoverFlags, bin, work, regionDir string, nfOut *os.File) ([]int64, error) {
+	m, p, err := startFailoverChain(f, bin, work, regionDir, false, nfOut)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		s := m.Snapshot()
+		n := 0
+		for _, nf := range s.NFs {
+			if nf.Running && nf.Routes == s.Routes {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, errors.New("the baseline chain did not start within 30 s")
+		}
+	}
+	p.pause.Store(false)
+	time.Sleep(300 * time.Millisecond)
+	p.recordN.Store(true)
+	time.Sleep(time.Second)
+	p.recordN.Store(false)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.lat), nil
+}
+
+// meanP99 returns the mean and p99 of v in µs (v is sorted in place).
+func meanP99(v []int64) (mean, p99 float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	slices.Sort(v)
+	var sum int64
+	for _, x := range v {
+		sum += x
+	}
+	return float64(sum) / float64(len(v)) / 1e3, float64(v[len(v)*99/100]) / 1e3
 }

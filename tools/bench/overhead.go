@@ -54,6 +54,7 @@ type overheadFlags struct {
 	runs           int
 	flows, size    int
 	shared         bool
+	standby        bool
 	jsonPath       string
 	profileDir     string
 	mgrProfile     string
@@ -80,6 +81,7 @@ func parseOverheadFlags(args []string, stderr io.Writer) (overheadFlags, error) 
 	fs.IntVar(&f.flows, "flows", 64, "flows the generator cycles through")
 	fs.IntVar(&f.size, "size", 128, "frame size in bytes (at least 90: headers and the probe)")
 	fs.BoolVar(&f.shared, "shared", false, "shared-core mode (manager -c, NFs -s)")
+	fs.BoolVar(&f.standby, "standby", false, "with transactions on, give each NF a local standby (T5 local \"with a standby\"; the baseline has none)")
 	fs.StringVar(&f.jsonPath, "json", "", "also write the report as JSON to `file` (- = stdout, after the table)")
 	fs.StringVar(&f.profileDir, "profile", "", "`dir` for the pprof CPU profile taken after a miss (default: a new temporary directory; \"none\" takes none)")
 	fs.StringVar(&f.mgrProfile, "mgrprofile", "", "write a pprof CPU profile of this process (the manager, generator and sink) during the first maximum-rate window with transactions to `file`")
@@ -157,7 +159,8 @@ func runOverhead(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	rep := &overheadReport{Subcommand: "overhead", Started: time.Now().UTC(),
 		Host: map[string]string{"toolchain": runtime.Version(), "cpus": strconv.Itoa(runtime.NumCPU())},
 		Flags: map[string]string{"warmup": f.warmup.String(), "window": f.window.String(), "runs": strconv.Itoa(f.runs),
-			"flows": strconv.Itoa(f.flows), "size": strconv.Itoa(f.size), "shared": strconv.FormatBool(f.shared)}}
+			"flows": strconv.Itoa(f.flows), "size": strconv.Itoa(f.size), "shared": strconv.FormatBool(f.shared),
+			"standby": strconv.FormatBool(f.standby)}}
 	rep.Host["loadavg_start"] = loadAvg()
 	if _, err := newProbePort(0, f.flows, f.size, 0); err != nil {
 		fmt.Fprintln(stderr, "bench overhead:", err)
@@ -213,6 +216,9 @@ func runOverhead(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	rep.Host["loadavg_end"] = loadAvg()
 	rep.judge(baseMax, rate)
+	if f.standby {
+		rep.Notes = append(rep.Notes, "-standby: every transactional run has a local standby per NF, attached and idle (T5 local \"with a standby\"); the baseline has none")
+	}
 	if err := writeTable(stdout, rep.Rows); err != nil {
 		return fail(err)
 	}
@@ -533,8 +539,8 @@ func overheadOnce(ctx context.Context, f overheadFlags, bin, work string, res *O
 		outs = append(outs, out)
 		return c, nil
 	}
-	onvm := func(svc string) []string {
-		a := []string{"--", "-r", svc}
+	onvm := func(svc string, more ...string) []string {
+		a := append([]string{"--", "-r", svc, "-n", svc}, more...)
 		if f.shared {
 			a = append(a, "-s")
 		}
@@ -548,11 +554,22 @@ func overheadOnce(ctx context.Context, f overheadFlags, bin, work string, res *O
 	if err != nil {
 		return err
 	}
+	standbys := f.standby && res.Transactions
+	if standbys {
+		// Idle until their active dies: they cost nothing, which is what
+		// this measures.
+		if _, err := start("stamp", append(onvm("1", "--standby"), "-f", "0")...); err != nil {
+			return err
+		}
+		if _, err := start("mutate", onvm("2", "--standby")...); err != nil {
+			return err
+		}
+	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		s := m.Snapshot()
 		running := 0
 		for _, n := range s.NFs {
-			if n.Running && n.Routes == s.Routes {
+			if n.Running && n.Routes == s.Routes && (n.Protected || !standbys) {
 				running++
 			}
 		}
