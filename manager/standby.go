@@ -206,6 +206,12 @@ func (m *Manager) routineHangWatch() {
 			return
 		}
 		now := time.Now()
+		type suspect struct {
+			nf    *nfProc
+			iter  uint64
+			stuck time.Duration
+		}
+		var suspects []suspect
 		m.mu.Lock()
 		for id, nf := range m.nfs {
 			if nf == nil || nf.dead || !nf.running || nf.ended.Load() {
@@ -233,14 +239,20 @@ func (m *Manager) routineHangWatch() {
 			if stuck < limit || (sleeping && !busy) {
 				continue
 			}
-			if stuck < 3*limit && proc.State(nf.pid) == 'R' {
+			suspects = append(suspects, suspect{nf: nf, iter: iter, stuck: stuck})
+		}
+		m.mu.Unlock()
+		// Outside the lock: reading /proc/PID/stat waits for the process's
+		// address space lock, which an exiting process holds while it is
+		// torn down.
+		for _, sp := range suspects {
+			if sp.stuck < 3*limit && proc.State(sp.nf.pid) == 'R' {
 				continue
 			}
 			m.Stats.Hangs.Add(1)
-			m.log.Warn().Str("nf", nf.name()).Int("pid", nf.pid).Dur("stuck_for", now.Sub(s.since)).Msg("NF hung: killing it")
-			nf.kill()
-			last[nf.id] = seen{iter: iter, since: now, pid: nf.pid, killed: true}
+			m.log.Warn().Str("nf", sp.nf.name()).Int("pid", sp.nf.pid).Dur("stuck_for", sp.stuck).Msg("NF hung: killing it")
+			sp.nf.kill()
+			last[sp.nf.id] = seen{iter: sp.iter, since: now, pid: sp.nf.pid, killed: true}
 		}
-		m.mu.Unlock()
 	}
 }
