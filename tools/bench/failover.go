@@ -26,7 +26,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -148,24 +147,12 @@ func runFailoverLocal(ctx context.Context, args []string, stdout, stderr io.Writ
 	rep := &failoverReport{Subcommand: "failover-local", Started: time.Now().UTC(),
 		Host:  map[string]string{"toolchain": runtime.Version(), "cpus": strconv.Itoa(runtime.NumCPU()), "loadavg_start": loadAvg()},
 		Flags: map[string]string{"kills": strconv.Itoa(f.kills), "rate": strconv.FormatUint(f.rate, 10), "seed": strconv.FormatUint(f.seed, 10)}}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return fail(fmt.Errorf("find go: %w", err))
-	}
-	modRoot, err := moduleRoot(ctx, goBin)
+	ws, err := buildNFs(ctx, "failover", stderr, "./examples/stamp", "./examples/mutate")
 	if err != nil {
 		return fail(err)
 	}
-	work, err := os.MkdirTemp("", "reinforce-bench-failover-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "bin")
-	if out, err := runLogged(ctx, modRoot, goBin, []string{"build", "-o", bin + "/", "./examples/stamp", "./examples/mutate"},
-		false, stderr); err != nil {
-		return fail(fmt.Errorf("go build: %w\n%s", err, out))
-	}
+	defer ws.Remove()
+	work, bin := ws.dir, ws.bin
 	os.Setenv(state.DirEnv, work) // the NFs inherit it; the manager and the harness find their files there
 
 	nfOut, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)

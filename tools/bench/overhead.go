@@ -166,24 +166,12 @@ func runOverhead(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "bench overhead:", err)
 		return exitUsage
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return fail(fmt.Errorf("find go: %w", err))
-	}
-	modRoot, err := moduleRoot(ctx, goBin)
+	ws, err := buildNFs(ctx, "overhead", stderr, "./examples/stamp", "./examples/mutate")
 	if err != nil {
 		return fail(err)
 	}
-	work, err := os.MkdirTemp("", "reinforce-bench-overhead-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "bin")
-	if out, err := runLogged(ctx, modRoot, goBin, []string{"build", "-o", bin + "/", "./examples/stamp", "./examples/mutate"},
-		false, stderr); err != nil {
-		return fail(fmt.Errorf("go build: %w\n%s", err, out))
-	}
+	defer ws.Remove()
+	goBin, modRoot, work, bin := ws.goBin, ws.modRoot, ws.dir, ws.bin
 
 	progress := func(r *OverheadRun) {
 		fmt.Fprintf(stderr, "bench overhead: tx=%s offered=%s: %.3f Mpps, %.0f ns CPU/pkt, lost %d (%d at the generator, %d in RX: input ring full), bad %d, stamp gaps %d %s\n",
