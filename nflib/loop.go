@@ -60,6 +60,8 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 		return false
 	}
 	w := nf.waiter()
+	idleW := w
+	idleW.Max = time.Millisecond
 	if cb.Setup != nil {
 		if err := nf.inScope(func() error { cb.Setup(nf); return nil }); err != nil {
 			return fmt.Errorf("setup: %w", err)
@@ -97,6 +99,12 @@ func (nf *NF) loop(h Handler, bh BurstHandler, cb Callbacks) error {
 			}
 			if stop {
 				break
+			}
+			if got == 0 && !blocked {
+				// No packets: run the callback about every millisecond, not
+				// millions of times a second on a CPU other processes need.
+				nf.cache.SetLoop(iter+1, true)
+				idleW.Wait(ready)
 			}
 		} else if got == 0 && !blocked {
 			nf.cache.SetLoop(iter+1, true)
