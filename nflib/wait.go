@@ -26,11 +26,17 @@ const (
 	// ttlPoll bounds a sleep when -t is set, so an idle NF still notices
 	// its TTL (whole seconds) on time.
 	ttlPoll = 100 * time.Millisecond
+	// sleepNet bounds every sleep (see waiter).
+	sleepNet = 100 * time.Millisecond
 )
 
 // waiter is how the burst loop sleeps when it has no work.
 func (nf *NF) waiter() shm.Waiter {
-	w := shm.Waiter{Bell: nf.bell, SpinFor: pollSpin, Max: -1}
+	// Max bounds a sleep as a safety net: a replay at a low rate once saw an
+	// NF sleep through work for 300 ms (a lost wake-up not yet found; see
+	// the session note), which the hang detector then killed. 10 wake-ups
+	// a second cost nothing measurable.
+	w := shm.Waiter{Bell: nf.bell, SpinFor: pollSpin, Max: sleepNet}
 	if nf.Args.ShareCore || nf.sharedCPU {
 		w.SpinFor, w.Spins, w.Yields = 0, sharedSpins, sharedYields
 	}

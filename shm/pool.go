@@ -104,13 +104,13 @@ func (p *Pool) StopService() {
 }
 
 // routineService services the caches whenever an owner rings the pool's
-// doorbell, and at least every second (owners ring it whenever they need
-// it; the bound is a safety net that costs an idle manager nothing). It
+// doorbell, and at least every 100 ms (owners ring it whenever they need
+// it; the bound is a safety net, cheap for an idle manager). It
 // stops when StopService sets stopping and rings the doorbell.
 func (p *Pool) routineService() {
 	defer p.wg.Done()
 	stop := func() bool { return p.stopping.Load() }
-	w := Waiter{Bell: p.bell, Spins: 64, Max: time.Second}
+	w := Waiter{Bell: p.bell, Spins: 64, Max: 100 * time.Millisecond}
 	for !p.stopping.Load() {
 		p.Service()
 		w.Wait(stop)
