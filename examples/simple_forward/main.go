@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/examples/internal/getopt"
 	"github.com/reinforce-nfv/reinforce/examples/internal/nfapp"
 	"github.com/reinforce-nfv/reinforce/examples/internal/pktprint"
@@ -74,12 +73,9 @@ func parseArgs(args []string) (config, error) {
 	for _, o := range opts {
 		switch o.Name {
 		case 'd':
-			n, err := o.Uint(ctlmsg.MaxServices - 1)
+			n, err := o.ServiceID()
 			if err != nil {
 				return config{}, err
-			}
-			if n == 0 {
-				return config{}, getopt.Errorf("Option -d must name a service ID from 1 to %d", ctlmsg.MaxServices-1)
 			}
 			cfg.dst, haveDst = uint16(n), true
 		case 'p':

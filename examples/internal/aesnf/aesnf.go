@@ -29,7 +29,6 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/examples/internal/getopt"
 	"github.com/reinforce-nfv/reinforce/examples/internal/nfapp"
 	"github.com/reinforce-nfv/reinforce/examples/internal/pktprint"
@@ -102,12 +101,9 @@ func ParseArgs(mode Mode, args []string) (Config, error) {
 	for _, o := range opts {
 		switch o.Name {
 		case 'd':
-			n, err := o.Uint(ctlmsg.MaxServices - 1)
+			n, err := o.ServiceID()
 			if err != nil {
 				return Config{}, err
-			}
-			if n == 0 {
-				return Config{}, getopt.Errorf("Option -d must name a service ID from 1 to %d", ctlmsg.MaxServices-1)
 			}
 			cfg.Dst, haveDst = uint16(n), true
 		case 'p':

@@ -18,6 +18,8 @@
 package getopt
 
 import (
+	"github.com/reinforce-nfv/reinforce/ctlmsg"
+
 	"errors"
 	"fmt"
 	"strconv"
@@ -109,6 +111,19 @@ func (o Opt) Uint(limit uint64) (uint64, error) {
 		return 0, Errorf("Option -%c must be at most %d, not %s", o.Name, limit, o.Arg)
 	}
 	return n, nil
+}
+
+// ServiceID parses o's value as a service ID, 1..ctlmsg.MaxServices-1 (the
+// destination every forwarding NF's -d names).
+func (o Opt) ServiceID() (uint16, error) {
+	n, err := o.Uint(ctlmsg.MaxServices - 1)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, Errorf("Option -%c must name a service ID from 1 to %d", o.Name, ctlmsg.MaxServices-1)
+	}
+	return uint16(n), nil
 }
 
 // MAC parses o's value as a MAC address: six groups of one or two hex digits
