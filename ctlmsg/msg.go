@@ -61,6 +61,8 @@ const (
 	TypeFlowAdd
 	// TypeFlowReply carries FlowReply (manager to NF).
 	TypeFlowReply
+	// TypePromote carries Promote (manager to a held NF).
+	TypePromote
 )
 
 // Msg is a control message: one of Register, RegisterReply, Ready, Running,
@@ -171,6 +173,11 @@ type RegisterReply struct {
 	// Ports are the manager's ports, so NFs that forward by port (l2fwd,
 	// l3fwd) know which exist and their MAC addresses.
 	Ports []PortRef `json:"ports,omitempty"`
+	// Hold says the NF's instance is a remote standby here: its state file
+	// belongs to the manager, which applies the primary server's
+	// transactions into it. The NF must not open it, and waits, idle,
+	// for Promote (docs/replicator.md, "Standby NFs").
+	Hold bool `json:"hold,omitempty"`
 }
 
 // PortRef is one of the manager's ports as an NF sees it.
@@ -193,6 +200,11 @@ type Stop struct {
 	// Reason says why, for the NF's log ("operator", "manager shutdown").
 	Reason string `json:"reason,omitempty"`
 }
+
+// Promote tells a held NF (RegisterReply.Hold) that its chain was promoted
+// on this server: the manager has released its state file, and the NF
+// opens it and starts processing. It has no fields.
+type Promote struct{}
 
 // Stopping tells the manager that the NF is leaving (ONVM's MSG_NF_STOPPING);
 // the manager frees its instance ID. It has no fields.
@@ -303,6 +315,8 @@ func newMsg(t Type) any {
 		return new(FlowAdd)
 	case TypeFlowReply:
 		return new(FlowReply)
+	case TypePromote:
+		return new(Promote)
 	default:
 		return nil
 	}
@@ -334,6 +348,8 @@ func deref(p any) Msg {
 	case *FlowAdd:
 		return *v
 	case *FlowReply:
+		return *v
+	case *Promote:
 		return *v
 	default:
 		// newMsg and deref list the same types; anything else is our bug.
@@ -443,5 +459,10 @@ type FlowReply struct {
 
 // Type returns TypeFlowReply.
 func (FlowReply) Type() Type { return TypeFlowReply }
+
+// Type returns TypePromote.
+func (Promote) Type() Type { return TypePromote }
+
+func (Promote) validate() error { return nil }
 
 func (FlowReply) validate() error { return nil }

@@ -21,11 +21,12 @@ func _() {
 	_ = x[TypeRoutes-10]
 	_ = x[TypeFlowAdd-11]
 	_ = x[TypeFlowReply-12]
+	_ = x[TypePromote-13]
 }
 
-const _Type_name = "InvalidRegisterRegisterReplyReadyRunningStopStoppingErrorRequestResponseRoutesFlowAddFlowReply"
+const _Type_name = "InvalidRegisterRegisterReplyReadyRunningStopStoppingErrorRequestResponseRoutesFlowAddFlowReplyPromote"
 
-var _Type_index = [...]uint8{0, 7, 15, 28, 33, 40, 44, 52, 57, 64, 72, 78, 85, 94}
+var _Type_index = [...]uint8{0, 7, 15, 28, 33, 40, 44, 52, 57, 64, 72, 78, 85, 94, 101}
 
 func (i Type) String() string {
 	idx := int(i) - 0

@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -158,6 +160,16 @@ func (m *Manager) serveNF(c *net.UnixConn, rd *bufio.Reader, pid int, req ctlmsg
 		m.mu.Unlock()
 		return
 	}
+	if nf.held {
+		// A remote standby's NF: idle, outside the service lists and
+		// routes, until PromoteChain.
+		nf.heldIdle = true
+		m.mu.Unlock()
+		nf.send(ctlmsg.Running{})
+		m.log.Info().Str("nf", nf.name()).Int("pid", pid).Msg("NF held: its chain is a remote standby here")
+		m.serveNFConn(nf, rd)
+		return
+	}
 	if !nf.adopted {
 		m.reg.Ready(nf.id)
 	}
@@ -167,6 +179,9 @@ func (m *Manager) serveNF(c *net.UnixConn, rd *bufio.Reader, pid int, req ctlmsg
 	m.publishLocked()
 	m.mu.Unlock()
 	nf.send(ctlmsg.Running{})
+	if nf.holdReply {
+		nf.send(ctlmsg.Promote{}) // promoted while it registered
+	}
 	m.Stats.NFRegistrations.Add(1)
 	m.log.Info().Str("nf", nf.name()).Uint16("service", uint16(nf.service)).Int("pid", pid).
 		Dur("took", time.Since(t0)).Msg("NF running")
@@ -196,7 +211,7 @@ func (m *Manager) serveNFConn(nf *nfProc, rd *bufio.Reader) {
 			f, err := flowFromMsg(v)
 			if err == nil {
 				m.mu.Lock()
-				err = m.addFlow(f)
+				err = m.addRuntimeFlow(f)
 				m.mu.Unlock()
 			}
 			rep := ctlmsg.FlowReply{}
@@ -262,7 +277,11 @@ func (m *Manager) startNF(c *net.UnixConn, pid int, req ctlmsg.Register) (*nfPro
 	m.ctlWG.Add(1)
 	go m.routineWatch(nf)
 	m.markAttached(pid)
-	return nf, m.registerReply(nf), nil
+	rep := m.registerReply(nf)
+	if m.rep.holds(id) {
+		nf.held, nf.holdReply, rep.Hold = true, true, true
+	}
+	return nf, rep, nil
 }
 
 // abortNF gives up on an NF that failed to finish registering: it is killed,
@@ -281,6 +300,28 @@ func (m *Manager) serveOperator(c *net.UnixConn, rd *bufio.Reader, req ctlmsg.Re
 			} else {
 				resp.Data = b
 			}
+		case "stop":
+			id, err := strconv.ParseUint(strings.Join(req.Args, ""), 10, 16)
+			if err == nil && len(req.Args) == 1 {
+				err = m.StopNF(uint16(id))
+			} else {
+				err = errors.New("stop takes one argument: the NF's instance ID")
+			}
+			if err != nil {
+				resp = ctlmsg.Response{Error: err.Error()}
+			}
+		case "promote":
+			// A manual promotion of a remote standby chain (replicate_promote.go).
+			if len(req.Args) != 1 {
+				resp = ctlmsg.Response{Error: "promote takes one argument: the chain's name"}
+				break
+			}
+			missing, err := m.PromoteChain(req.Args[0])
+			if err != nil {
+				resp = ctlmsg.Response{Error: err.Error()}
+				break
+			}
+			resp.Data, _ = json.Marshal(map[string]any{"chain": req.Args[0], "instances_without_nf": missing})
 		default:
 			resp = ctlmsg.Response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
 		}

@@ -34,14 +34,24 @@ func (m *Manager) addFlow(f config.Flow) error {
 		return fmt.Errorf("flow rule: unknown chain %q", f.Chain)
 	}
 	if f.Exact() {
-		ft := pkt.FiveTuple{SrcIP: f.Src.Addr().As16(), DstIP: f.Dst.Addr().As16(),
-			SrcPort: f.SrcPorts[0], DstPort: f.DstPorts[0], Proto: f.Proto}
+		ft := flowTuple(f)
 		return m.flows.Insert(&ft, chain)
 	}
-	return m.flows.AddRule(flowdir.Rule{SrcPrefix: f.Src, DstPrefix: f.Dst,
+	return m.flows.AddRule(flowRule(f, chain))
+}
+
+// flowTuple is the 5-tuple of an exact flow (f.Exact()).
+func flowTuple(f config.Flow) pkt.FiveTuple {
+	return pkt.FiveTuple{SrcIP: f.Src.Addr().As16(), DstIP: f.Dst.Addr().As16(),
+		SrcPort: f.SrcPorts[0], DstPort: f.DstPorts[0], Proto: f.Proto}
+}
+
+// flowRule is the rule of a flow that is not exact.
+func flowRule(f config.Flow, chain uint16) flowdir.Rule {
+	return flowdir.Rule{SrcPrefix: f.Src, DstPrefix: f.Dst,
 		SrcPorts: flowdir.PortRange{Lo: f.SrcPorts[0], Hi: f.SrcPorts[1]},
 		DstPorts: flowdir.PortRange{Lo: f.DstPorts[0], Hi: f.DstPorts[1]},
-		Proto:    f.Proto, Priority: f.Priority, Chain: chain})
+		Proto:    f.Proto, Priority: f.Priority, Chain: chain}
 }
 
 // flowFromMsg converts an NF's request; every field is checked (it is input).

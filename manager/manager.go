@@ -116,6 +116,8 @@ type Counters struct {
 	// Failovers: standbys promoted; Takeovers: dead instances adopted by a
 	// restart; Hangs: NFs killed by the hang detector.
 	Failovers, Takeovers, Hangs atomic.Uint64
+	// Promotions: replicated standby chains promoted here (PromoteChain).
+	Promotions atomic.Uint64
 }
 
 type edge struct{ prod, cons shm.OwnerID }

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -36,6 +37,9 @@ type nfProc struct {
 	standby       bool          // an idle standby for the active with this ID
 	adopted       bool          // took over a dead instance: already in the registry
 	dead          bool          // died; kept (retained) for a taker
+	held          bool          // a remote standby chain's NF, waiting for promotion (replicate_promote.go)
+	heldIdle      bool          // held, and past Ready: promotion enters it in the registry
+	holdReply     bool          // its registration reply said Hold: it waits for Promote
 	gone          chan struct{} // closed once the manager has cleaned up after its death
 	endOnce       sync.Once
 	ended         atomic.Bool // set when the NF said Stopping and closed its socket
@@ -160,4 +164,22 @@ func (m *Manager) dropRetained(o shm.OwnerID) {
 	if n, err := m.pool.DrainInputs(o); err == nil && n > 0 {
 		m.log.Info().Int("owner", int(o)).Int("slots", n).Msg("dropped packets retained for an NF that did not restart")
 	}
+}
+
+// StopNF asks the NF with instance id to stop cleanly (ONVM's MSG_STOP),
+// as the manager does at shutdown: it finishes its burst, says Stopping
+// and exits. A launched NF is then started again (a rolling restart); a
+// replicated instance's successor continues from its state file.
+func (m *Manager) StopNF(id uint16) error {
+	m.mu.Lock()
+	var nf *nfProc
+	if int(id) < len(m.nfs) {
+		nf = m.nfs[id]
+	}
+	m.mu.Unlock()
+	if nf == nil || nf.dead {
+		return fmt.Errorf("stop NF: no NF with instance %d", id)
+	}
+	nf.send(ctlmsg.Stop{Reason: "operator"})
+	return nil
 }

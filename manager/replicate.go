@@ -39,11 +39,10 @@ import (
 	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
-// Sizes of the state files the manager creates for replicated NFs (the NF
-// opens the existing file and keeps these: see docs/replicator.md).
+// Sizes of the state files the manager creates for replicated NFs are
+// configuration ([replication] state_bytes, state_log_bytes); the NF opens
+// the existing file and keeps them (docs/replicator.md).
 const (
-	repDataBytes = 64 << 20 // state's default, sparse
-	repLogBytes  = 4 << 20  // state's default
 	// repStandbyLog: a standby's log holds a whole round (undo + redo of
 	// every NF's redo) without back-pressure.
 	repStandbyLog = 64 << 20
@@ -87,6 +86,15 @@ type RepStats struct {
 	Applied          uint64 `json:"applied"`
 	SnapshotsApplied uint64 `json:"snapshots_applied"`
 	DigestMismatches uint64 `json:"digest_mismatches"`
+	// Manager run-time state (replicate_runtime.go): flow records (exact
+	// entries, rules lists) and bucket tables sent by rounds (primary) or
+	// applied, snapshots included (standby); flow records the standby's
+	// flow director refused.
+	FlowRecordsSent     uint64 `json:"flow_records_sent"`
+	BucketTablesSent    uint64 `json:"bucket_tables_sent"`
+	FlowRecordsApplied  uint64 `json:"flow_records_applied"`
+	BucketTablesApplied uint64 `json:"bucket_tables_applied"`
+	FlowRecordsFailed   uint64 `json:"flow_records_failed"`
 	// The replicator's and BFD's own counters.
 	Node replicator.NodeStats `json:"node"`
 }
@@ -124,6 +132,13 @@ type repChain struct {
 	node  *replicator.Node
 	quota uint64
 
+	// promoted: a standby chain this manager promoted (PromoteChain).
+	promoted atomic.Bool
+
+	// idle: the round loop sleeps (sleepIdle); holdOutput sends on wake.
+	idle atomic.Bool
+	wake chan struct{}
+
 	// The latch: a ring of slots and their ports. The TX loop is its only
 	// writer (w) and reader (rd); the round goroutine reads w to seal; the
 	// Node's release callback (or the lease) moves release.
@@ -137,6 +152,8 @@ type repChain struct {
 	pairs []latchPair
 
 	smu sync.Mutex // guards the instances' shadows (round vs snapshot)
+
+	rt repRuntime // the manager's run-time state of the chain
 
 	// The round goroutine's (writes: also the standby's Apply, on the
 	// Node's goroutine; a chain has one role).
@@ -176,7 +193,7 @@ func newReplication(m *Manager) (*replication, error) {
 		if idx < 0 {
 			return nil, fmt.Errorf("replication: chain %q is not configured", rc.Chain)
 		}
-		c := &repChain{r: r, cfg: rc, index: idx}
+		c := &repChain{r: r, cfg: rc, index: idx, wake: make(chan struct{}, 1)}
 		c.quota = uint64(rp.LatchQuota)
 		if rc.LatchQuota > 0 {
 			c.quota = uint64(rc.LatchQuota)
@@ -224,7 +241,8 @@ func (r *replication) start() error {
 		primary := c.cfg.Role == config.RepPrimary
 		if primary {
 			for _, in := range c.insts {
-				if err := in.attach(m.region.Epoch()); err != nil {
+				o := state.Options{DataBytes: uint64(rp.StateBytes), LogBytes: uint64(rp.StateLogBytes), RegionID: m.region.Epoch()}
+				if err := in.attach(o); err != nil {
 					return fmt.Errorf("replication of chain %q: %w", c.cfg.Chain, err)
 				}
 			}
@@ -238,11 +256,11 @@ func (r *replication) start() error {
 		rcfg.Window = rp.Window
 		// A round is never split (a part would not be a closed cut): a
 		// transaction holds every NF's redo (at most half of each log).
-		rcfg.MaxTxBytes = max(rcfg.MaxTxBytes, len(c.insts)*repLogBytes)
+		rcfg.MaxTxBytes = max(rcfg.MaxTxBytes, len(c.insts)*int(rp.StateLogBytes))
 		rcfg.MaxQueueBytes = max(rcfg.MaxQueueBytes, 4*rcfg.MaxTxBytes)
 		// A snapshot holds every instance's written containers (records
 		// add 16 bytes per run of pages).
-		rcfg.MaxSnapshotBytes = max(rcfg.MaxSnapshotBytes, len(c.insts)*(repDataBytes+1<<20))
+		rcfg.MaxSnapshotBytes = max(rcfg.MaxSnapshotBytes, len(c.insts)*(int(rp.StateBytes)+1<<20))
 		rcfg.RetransmitTicks = 20 // 2 ms of 100 µs ticks
 		rcfg.Role = replicator.RoleStandby
 		nc := replicator.NodeConfig{
@@ -320,8 +338,8 @@ func (r *replication) routineStatus() {
 
 // attach creates the NF's state file (so that it exists before the NF
 // writes anything), marks its log as read, and maps it for reading.
-func (in *repInst) attach(regionID uint64) error {
-	f, err := state.Open(in.path, state.Options{DataBytes: repDataBytes, LogBytes: repLogBytes, RegionID: regionID})
+func (in *repInst) attach(o state.Options) error {
+	f, err := state.Open(in.path, o)
 	if err != nil {
 		return err
 	}
@@ -413,6 +431,12 @@ func (r *replication) holdOutput(c *shm.Cache, s shm.Slot, chain uint16, dest ui
 	ch.lslots[w&ch.mask], ch.lports[w&ch.mask] = s, dest
 	ch.w.Store(w + 1) // the round seals after this store: s is covered
 	ch.st.latched.Add(1)
+	if ch.idle.Load() {
+		select {
+		case ch.wake <- struct{}{}:
+		default:
+		}
+	}
 	return true
 }
 
@@ -526,21 +550,65 @@ func (c *repChain) routineRound() {
 	}
 	defer tk.Close()
 	go func() { <-c.r.stop; tk.Close() }()
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	empty := 0
 	for {
 		select {
 		case <-c.r.stop:
 			return
 		default:
 		}
-		if _, err := tk.Wait(); err != nil {
+		if empty >= repIdleRounds {
+			if !c.sleepIdle(idle) {
+				return
+			}
+			empty = 0
+		} else if _, err := tk.Wait(); err != nil {
 			return
 		}
+		rounds := c.st.rounds.Load()
 		if err := c.round(); err != nil {
 			m.log.Error().Err(err).Str("chain", c.cfg.Chain).Msg("replication round failed: output of this chain stays held")
 			return
 		}
+		if c.pending || c.st.rounds.Load() != rounds {
+			empty = 0
+		} else {
+			empty++
+		}
 		c.applyPolicy()
 	}
+}
+
+// An idle chain's round loop sleeps instead of ticking: after
+// repIdleRounds empty rounds in a row it waits until output is latched
+// (holdOutput wakes it) or repIdleWait passes, within which state changes
+// that produce no output (an NF's timer callback, a flow rule) are
+// replicated.
+const (
+	repIdleRounds = 100
+	repIdleWait   = 10 * time.Millisecond
+)
+
+// sleepIdle waits as described above; false when replication stops.
+func (c *repChain) sleepIdle(t *time.Timer) bool {
+	c.idle.Store(true)
+	// holdOutput stores w before it reads idle, and we store idle before
+	// reading w: one of us sees the other, so no packet waits out the timer.
+	if c.w.Load() == c.sealedW {
+		t.Reset(repIdleWait)
+		select {
+		case <-c.r.stop:
+			c.idle.Store(false)
+			return false
+		case <-c.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	c.idle.Store(false)
+	return true
 }
 
 // round runs one replication round: seal, cut, coalesce, propose.
@@ -575,13 +643,14 @@ func (c *repChain) round() error {
 		}
 		c.ends = append(c.ends, end)
 	}
-	if c.co.empty() && w == c.sealedW {
+	if c.co.empty() && w == c.sealedW && !c.runtimePending() {
 		c.releaseLogs()
 		return nil
 	}
 	c.payload = c.payload[:0]
 	sent := uint64(0)
 	c.smu.Lock()
+	c.payload = c.appendRuntime(c.payload) // before the writes; see replicate_runtime.go
 	c.payload = c.co.encode(c.payload, func(inst uint16, off uint64, d []byte) {
 		sent++
 		c.instByID(inst).shadow.write(off, d)
@@ -646,10 +715,10 @@ func (c *repChain) instByID(id uint16) *repInst {
 func (c *repChain) snapshot() []byte {
 	c.smu.Lock()
 	defer c.smu.Unlock()
-	var b []byte
+	b := c.appendRuntimeSnapshot(nil)
 	for _, in := range c.insts {
 		st := in.file.Stats()
-		b = appendFile(b, in.id, in.file.Seed(), repDataBytes, st.LogBytes, in.file.LayoutDigest())
+		b = appendFile(b, in.id, in.file.Seed(), uint64(c.r.m.cfg.Replication.StateBytes), st.LogBytes, in.file.LayoutDigest())
 		b = in.shadow.appendTo(b, in.id)
 	}
 	return b
@@ -709,5 +778,6 @@ func (c *repChain) stats() RepStats {
 	s.Rounds, s.WritesRead, s.WritesSent = c.st.rounds.Load(), c.st.writesRead.Load(), c.st.writesSent.Load()
 	s.PayloadBytes, s.Backpressure = c.st.payloadBytes.Load(), c.st.backpressure.Load()
 	s.Applied, s.SnapshotsApplied, s.DigestMismatches = c.st.applied.Load(), c.st.snapshots.Load(), c.st.digestMismatch.Load()
+	c.runtimeStats(&s)
 	return s
 }

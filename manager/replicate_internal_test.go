@@ -108,10 +108,28 @@ func TestDecodePayloadRejects(t *testing.T) {
 // slices lie inside the input.
 func FuzzDecodePayload(f *testing.F) {
 	f.Add(appendFile(appendWrite(nil, 1, 4096, []byte("abcdefgh")), 2, 7, 1<<20, 1<<16, 9))
+	_, _, _, rt := rtTestRecords()
+	f.Add(rt)
 	f.Fuzz(func(t *testing.T, p []byte) {
 		_ = decodePayload(p, func(r *payloadRec) error {
 			if len(r.data) > len(p) {
 				t.Fatalf("record of %d bytes from %d", len(r.data), len(p))
+			}
+			// A checked run-time record decodes without panicking, and
+			// encodes back to the same bytes.
+			switch r.typ {
+			case prFlow:
+				ft := tupleOf(r.data)
+				if !bytes.Equal(appendFlowRec(nil, r.op == prOpDel, &ft)[prWriteHdr:], r.data) {
+					t.Fatalf("flow record does not round-trip")
+				}
+			case prRules:
+				_ = rulesOf(r.data)
+			case prBuckets:
+				tbl := bucketsOf(r.data)
+				if !bytes.Equal(appendBucketsRec(nil, r.svc, &tbl)[prWriteHdr:], r.data) {
+					t.Fatalf("bucket record does not round-trip")
+				}
 			}
 			return nil
 		})

@@ -8,6 +8,8 @@ package manager
 //	file:  type 2, pad u8, instance u16, 0 u32, seed u64, data bytes u64,
 //	       log bytes u64, layout digest u64        (snapshots only: the file
 //	       the writes after it go to is recreated with this seed and sizes)
+//	flow, rules, buckets: type 3/4/5, op u8, service u16, length u32, 0 u64,
+//	       body: the manager's run-time state (replicate_runtime.go)
 
 import (
 	"encoding/binary"
@@ -21,6 +23,9 @@ import (
 const (
 	prWrite     = 1
 	prFile      = 2
+	prFlow      = 3 // an exact flow-director entry added or removed
+	prRules     = 4 // the chain's run-time rules, all of them
+	prBuckets   = 5 // a service's bucket → instance table
 	prWriteHdr  = 16
 	prFileBytes = 40
 )
@@ -36,6 +41,9 @@ type payloadRec struct {
 	data []byte // aliases the payload
 	// file
 	seed, dataBytes, logBytes, digest uint64
+	// flow, rules, buckets (data is the body)
+	op  uint8
+	svc ServiceID
 }
 
 // decodePayload calls fn for each record of p in order. It checks every
@@ -62,6 +70,16 @@ func decodePayload(p []byte, fn func(r *payloadRec) error) error {
 			}
 			r.seed, r.dataBytes, r.logBytes, r.digest = le.Uint64(p[8:]), le.Uint64(p[16:]), le.Uint64(p[24:]), le.Uint64(p[32:])
 			p = p[prFileBytes:]
+		case prFlow, prRules, prBuckets:
+			n := uint64(le.Uint32(p[4:]))
+			if n > uint64(len(p)-prWriteHdr) {
+				return fmt.Errorf("record type %d of %d bytes with %d left: %w", r.typ, n, len(p)-prWriteHdr, errPayload)
+			}
+			r.op, r.svc, r.data = p[1], ServiceID(r.inst), p[prWriteHdr:prWriteHdr+n]
+			if err := checkRuntimeRec(&r); err != nil {
+				return err
+			}
+			p = p[prWriteHdr+n:]
 		default:
 			return fmt.Errorf("record type %d: %w", r.typ, errPayload)
 		}

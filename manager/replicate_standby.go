@@ -26,9 +26,16 @@ func (c *repChain) apply(a replicator.Apply) error {
 	// One state-file transaction per instance, in payload order. Records
 	// of one instance are applied together; across files there is no
 	// crash atomicity (a standby that restarts joins again with a snapshot).
+	// The manager's run-time state first, as in the payload.
+	if err := c.applyRuntime(a.Payload); err != nil {
+		return fmt.Errorf("transaction %d: %w", a.TxID, err)
+	}
 	for _, in := range c.insts {
 		c.writes = c.writes[:0]
 		err := decodePayload(a.Payload, func(r *payloadRec) error {
+			if isRuntimeRec(r.typ) {
+				return nil
+			}
 			if r.typ != prWrite {
 				return fmt.Errorf("file record outside a snapshot: %w", errPayload)
 			}
@@ -61,7 +68,10 @@ func (c *repChain) apply(a replicator.Apply) error {
 // from p: each is written beside its final path and renamed over it when
 // complete, so a crash leaves either the old file or the whole new one.
 func (c *repChain) installSnapshot(p []byte) error {
-	return c.installSnapshotWith(p, c.r.m.region.Epoch())
+	if err := c.installSnapshotWith(p, c.r.m.region.Epoch()); err != nil {
+		return err
+	}
+	return c.installRuntime(p)
 }
 
 // installSnapshotWith is installSnapshot for the region with identity
@@ -94,6 +104,9 @@ func (c *repChain) installSnapshotWith(p []byte, regionID uint64) error {
 		return fmt.Errorf("install snapshot of chain %q: %w", c.cfg.Chain, err)
 	}
 	err := decodePayload(p, func(r *payloadRec) error {
+		if isRuntimeRec(r.typ) {
+			return nil // installRuntime's
+		}
 		in := c.instByID(r.inst)
 		if in == nil {
 			return fmt.Errorf("instance %d is not in the chain: %w", r.inst, errPayload)

@@ -131,6 +131,7 @@ func (m *Manager) routesFor(nf *nfProc) ctlmsg.Routes {
 // publishLocked builds a new data-plane snapshot for the loops and sends
 // every running NF its routes. mu held.
 func (m *Manager) publishLocked() {
+	m.rep.noteBuckets() // every registry change is published: replicate its tables
 	m.routesVer++
 	dp := &dataPlane{version: m.routesVer, chains: m.chainRoutes()}
 	for i, ch := range m.cfg.Chains {

@@ -126,7 +126,7 @@ func (m *Manager) portRefs() []ctlmsg.PortRef {
 // (promote), retained for a taker, or gone (false: clean up as before).
 // mu held.
 func (m *Manager) activeDied(nf *nfProc, seen time.Time) (kept bool) {
-	if m.shutdown.Load() || !nf.transactional || nf.ended.Load() {
+	if m.shutdown.Load() || !nf.transactional || nf.ended.Load() || nf.held {
 		return false // a clean stop (it said Stopping and deleted its state): nothing to take over
 	}
 	if sb := m.standbys[nf.id]; sb != nil && !sb.ended.Load() {
@@ -164,7 +164,9 @@ func (m *Manager) dropDead(o shm.OwnerID, id InstanceID, nf *nfProc) {
 	m.nfs[id] = nil
 	m.publishLocked()
 	n, _ := m.pool.Reclaim(o, shm.ReclaimOptions{})
-	os.Remove(state.PathFor(m.region.Path(), m.region.Huge(), uint16(id)))
+	if !m.rep.ownsFile(id) { // a replicated instance's file is the chain's
+		os.Remove(state.PathFor(m.region.Path(), m.region.Huge(), uint16(id)))
+	}
 	m.log.Warn().Str("nf", nf.name()).Int("slots", n).Msg("no NF took over a dead instance within the grace period: its packets and state are dropped")
 }
 

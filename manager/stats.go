@@ -59,6 +59,8 @@ type NFStats struct {
 	// transactional NF's standby or restart). Protected: a standby waits.
 	Dead      bool `json:"dead,omitempty"`
 	Protected bool `json:"protected"`
+	// Held: a remote standby chain's NF, idle until the chain is promoted here.
+	Held bool `json:"held,omitempty"`
 	// Tx are the NF's transaction counters from its state file (absent for
 	// an NF without transactions).
 	Tx     *TxStats  `json:"txn,omitempty"`
@@ -90,6 +92,7 @@ type ManagerDrops struct {
 	RXNoNF, RXRingFull, TXNoNF, TXBadMeta, TXRingFull, TXPortDrop, BadHandovers uint64
 	NFDeaths, NFRegistrations                                                   uint64
 	Failovers, Takeovers, Hangs                                                 uint64
+	Promotions                                                                  uint64
 }
 
 // PoolStats describe the packet pool.
@@ -123,7 +126,7 @@ func (m *Manager) Snapshot() Snapshot {
 			RX: c.RX.Load(), TX: c.TX.Load(), RXDrop: c.RXDrop.Load(), TXDrop: c.TXDrop.Load(),
 			ActOut: c.ActOut.Load(), ActToNF: c.ActToNF.Load(), ActDrop: c.ActDrop.Load(), ActNext: c.ActNext.Load(), Bad: bad,
 			Running: nf.running && !nf.dead, Routes: m.pool.OwnerConfigVersion(nf.owner),
-			Dead: nf.dead, Protected: m.standbys[nf.id] != nil})
+			Dead: nf.dead, Protected: m.standbys[nf.id] != nil, Held: nf.held})
 	}
 	m.mu.Unlock()
 	for i := range s.NFs {
@@ -142,7 +145,8 @@ func (m *Manager) Snapshot() Snapshot {
 	s.Drops = ManagerDrops{RXNoNF: st.RXNoNF.Load(), RXRingFull: st.RXRingFull.Load(), TXNoNF: st.TXNoNF.Load(), TXBadMeta: st.TXBadMeta.Load(),
 		TXRingFull: st.TXRingFull.Load(), TXPortDrop: st.TXPortDrop.Load(), BadHandovers: st.BadHandovers.Load(),
 		NFDeaths: st.NFDeaths.Load(), NFRegistrations: st.NFRegistrations.Load(),
-		Failovers: st.Failovers.Load(), Takeovers: st.Takeovers.Load(), Hangs: st.Hangs.Load()}
+		Failovers: st.Failovers.Load(), Takeovers: st.Takeovers.Load(), Hangs: st.Hangs.Load(),
+		Promotions: st.Promotions.Load()}
 	s.Pool = PoolStats{Slots: m.pool.Capacity(), Free: m.pool.FreeCount()}
 	return s
 }

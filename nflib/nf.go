@@ -79,6 +79,11 @@ type NF struct {
 	takeover    time.Time // when a standby saw its active die; zero otherwise
 	firstCommit bool      // the next commit is a taker's first: time it
 	prepared    *state.File
+	// A remote standby (RegisterReply.Hold): the manager owns the state
+	// file until it promotes the chain (standby.go).
+	hold        bool
+	promoted    chan struct{} // closed by routineControl on Promote
+	promOnce    sync.Once
 	queuesInput bool // Callbacks.QueuesInput
 	sharedCPU   bool // the manager runs in shared-core mode (-c)
 
@@ -112,7 +117,7 @@ func Attach(tag string, a Args, sock string) (*NF, error) {
 		return nil, fmt.Errorf("connect to manager at %s: %w", sock, err)
 	}
 	nf := &NF{Args: a, tag: tag, conn: c, rd: bufio.NewReader(c), summary: true,
-		ins: map[uint32]*shm.Ring{}, outs: map[uint32]*outQ{}, ctlDone: make(chan struct{}),
+		ins: map[uint32]*shm.Ring{}, outs: map[uint32]*outQ{}, ctlDone: make(chan struct{}), promoted: make(chan struct{}),
 		flowRep: make(chan ctlmsg.FlowReply, 1)}
 	if err := nf.register(); err != nil {
 		c.Close()
@@ -122,7 +127,7 @@ func Attach(tag string, a Args, sock string) (*NF, error) {
 		return nil, err
 	}
 	go nf.routineControl()
-	if a.Standby {
+	if a.Standby || nf.hold {
 		if err := nf.standBy(); err != nil {
 			nf.Close()
 			return nil, err
@@ -190,7 +195,8 @@ func (nf *NF) register() error {
 	nf.activePID, nf.activeStart = rep.ActivePID, rep.ActiveStart
 	nf.sharedCPU = rep.SharedCPU // a -c manager puts every NF in shared-core mode, as ONVM does
 	setManagerPorts(rep.Ports)
-	if !a.Standby {
+	nf.hold = rep.Hold
+	if !a.Standby && !nf.hold {
 		if err := nf.openState(); err != nil {
 			return fmt.Errorf("register: %w", err)
 		}
@@ -215,6 +221,8 @@ func (nf *NF) register() error {
 		switch v := m.(type) {
 		case ctlmsg.Running:
 			return nil
+		case ctlmsg.Promote:
+			nf.promOnce.Do(func() { close(nf.promoted) })
 		case ctlmsg.Routes:
 			nf.routes.Store(&v)
 		case ctlmsg.Error:
@@ -256,6 +264,8 @@ func (nf *NF) routineControl() {
 			nf.bell.Ring()
 		case ctlmsg.Stop:
 			nf.halt(nil)
+		case ctlmsg.Promote:
+			nf.promOnce.Do(func() { close(nf.promoted) })
 		case ctlmsg.FlowReply:
 			select {
 			case nf.flowRep <- v:
@@ -317,8 +327,11 @@ func (nf *NF) Close() error {
 		<-nf.ctlDone
 		if nf.st != nil {
 			// A clean stop: nothing to recover, and the next NF given this
-			// instance ID must not inherit this one's containers.
-			nf.st.Remove()
+			// instance ID must not inherit this one's containers, unless the
+			// manager replicates them (it reads the log): then the file is
+			// the chain's state, kept for the next NF as on the standby
+			// server (state.File.Retire).
+			nf.st.Retire()
 		}
 		err = nf.region.Close()
 	})

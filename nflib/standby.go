@@ -19,6 +19,9 @@ var ErrStandbyStopped = errors.New("standby stopped before its active died")
 // handles from the committed indices. The standby's own pidfd wakes it; the
 // manager is not in that path.
 func (nf *NF) standBy() error {
+	if nf.hold {
+		return nf.holdUntilPromoted()
+	}
 	// Map the active's state file now, so taking over is lock + recover.
 	// An active still registering may not have made it yet.
 	var perr error
@@ -48,9 +51,10 @@ func (nf *NF) standBy() error {
 	nf.takeover = time.Now()
 	woke := state.MonoNs()
 	path := state.PathFor(nf.region.Path(), nf.region.Huge(), nf.instance)
-	if _, err := os.Stat(path); err != nil {
-		// A clean stop deletes the state file before the process exits: the
-		// NF was stopped, not lost, and there is nothing to take over.
+	if _, err := os.Stat(path); err != nil || (nf.prepared != nil && nf.prepared.Stopped()) {
+		// A clean stop deletes the state file before the process exits (or
+		// marks it stopped, when the manager replicates it): the NF was
+		// stopped, not lost, and there is nothing to take over.
 		if nf.prepared != nil {
 			nf.prepared.Close()
 			nf.prepared = nil
@@ -83,3 +87,43 @@ func (nf *NF) standBy() error {
 // TookOver is when this process, started as a standby, saw its active die
 // (zero if it was not a standby). The takeover ends at its first commit.
 func (nf *NF) TookOver() time.Time { return nf.takeover }
+
+// holdUntilPromoted is a remote standby's wait (RegisterReply.Hold): the
+// manager applies the primary server's transactions into the instance's
+// state file and owns it until it promotes the chain; then it sends
+// Promote, and the NF opens the file (recovering nothing: applied
+// transactions are committed) and runs. Nothing is mapped before: a
+// snapshot installed meanwhile replaces the file.
+func (nf *NF) holdUntilPromoted() error {
+	fmt.Fprintf(os.Stderr, "%s: instance %d is a remote standby: idle until the manager promotes its chain\n", nf.tag, nf.instance)
+	for {
+		select {
+		case <-nf.promoted:
+		case <-nf.ctlDone:
+			// The manager went away or told us to stop before promoting.
+			return ErrStandbyStopped
+		case <-time.After(250 * time.Millisecond): // bounds how late Stop is seen
+			if nf.stop.Load() {
+				return ErrStandbyStopped
+			}
+			continue
+		}
+		break
+	}
+	nf.takeover = time.Now()
+	var err error
+	// The manager closed its handle before it sent Promote; the lock is
+	// free unless something else holds the file.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(100 * time.Microsecond) {
+		err = nf.openState()
+		if err == nil || !errors.Is(err, state.ErrBusy) || time.Now().After(deadline) || nf.stop.Load() {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("promotion: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "%s: promoted: instance %d runs from the replicated state in %v\n", nf.tag, nf.instance,
+		time.Since(nf.takeover).Round(time.Microsecond))
+	return nil
+}

@@ -83,6 +83,12 @@ func (nf *NF) openState() error {
 	} else if f, err = state.Open(path, o); err != nil {
 		return err
 	}
+	if (o.LogBytes != 0 || o.DataBytes != 0) && !f.Fresh() && f.Stats().LogBytes != o.LogBytes {
+		// A replicated instance's file is made by the manager, with its
+		// [replication] sizes; any other existing file keeps its own.
+		fmt.Fprintf(os.Stderr, "%s: state file %s exists (log %d bytes): %s/%s apply to new files only; replicated instances are sized by the manager's [replication] state_bytes/state_log_bytes\n",
+			nf.tag, path, f.Stats().LogBytes, StateBytesEnv, StateLogEnv)
+	}
 	if err := nf.useState(f, strings.EqualFold(os.Getenv(TxEnv), "off")); err != nil {
 		f.Close()
 		return fmt.Errorf("recover state %s: %w", path, err)

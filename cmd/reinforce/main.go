@@ -2,6 +2,7 @@
 //
 //	reinforce onvm convert [--go-sh 'LINE'] [--start-nf 'NF ARGS']... [--deploy FILE]
 //	                       [--examples DIR] [--bin DIR] [-o FILE]
+//	reinforce ctl [-socket PATH] stats | promote CHAIN
 //
 // onvm convert turns an OpenNetVM deployment into a manager TOML file
 // (manager/config; run it with reinforce-mgr --config FILE): the go.sh line
@@ -30,10 +31,14 @@ func main() {
 const usage = `usage:
   reinforce onvm convert [--go-sh 'LINE'] [--start-nf 'NF ARGS']... [--deploy FILE]
                          [--examples DIR] [--bin DIR] [-o FILE]
+  reinforce ctl [-socket PATH] stats | promote CHAIN
 `
 
 // run is main with its outputs passed in; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) >= 1 && args[0] == "ctl" {
+		return ctl(args[1:], stdout, stderr)
+	}
 	if len(args) < 2 || args[0] != "onvm" || args[1] != "convert" {
 		fmt.Fprint(stderr, usage)
 		return 2

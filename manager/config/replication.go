@@ -55,6 +55,14 @@ const (
 	DefaultWindow     = 3
 	DefaultLatchQuota = 4096
 	DefaultRoundEvery = 100 * time.Microsecond
+	// State file sizes of replicated NF instances (the manager creates
+	// their files, so an NF's REINFORCE_STATE_BYTES/_LOG do not apply).
+	DefaultStateBytes    = 64 << 20
+	DefaultStateLogBytes = 4 << 20
+	MinStateBytes        = 64 << 10
+	MaxStateBytes        = 1 << 36
+	MinStateLogBytes     = 64 << 10
+	MaxStateLogBytes     = 1 << 30
 )
 
 // Replication is the [replication] table. The zero value (no chains) replicates nothing.
@@ -71,6 +79,10 @@ type Replication struct {
 	Lease time.Duration
 	// RoundEvery is the primary's round period when idle (round_us).
 	RoundEvery time.Duration
+	// StateBytes and StateLogBytes size the state files of replicated NF
+	// instances (state_bytes, state_log_bytes): their containers' data
+	// (sparse) and their undo/redo log.
+	StateBytes, StateLogBytes int64
 	// Chains is the [[replication.chain]] list (chain).
 	Chains []RepChain
 }
@@ -96,7 +108,7 @@ type RepChain struct {
 
 func defaultReplication() Replication {
 	return Replication{Window: DefaultWindow, LatchQuota: DefaultLatchQuota, OnStandbyLost: LostHold,
-		RoundEvery: DefaultRoundEvery}
+		RoundEvery: DefaultRoundEvery, StateBytes: DefaultStateBytes, StateLogBytes: DefaultStateLogBytes}
 }
 
 // RepChain returns the replication entry of the chain named name.
@@ -135,6 +147,8 @@ func (d *decoder) replication(rp *Replication, key string, t map[string]any) {
 		"on_standby_lost": d.str((*string)(&rp.OnStandbyLost)),
 		"lease_ms":        d.duration(&rp.Lease, time.Millisecond),
 		"round_us":        d.duration(&rp.RoundEvery, time.Microsecond),
+		"state_bytes":     d.integer64(&rp.StateBytes),
+		"state_log_bytes": d.integer64(&rp.StateLogBytes),
 		"chain": func(key string, v any) {
 			if ts, ok := d.tables(key, v); ok {
 				rp.Chains = make([]RepChain, len(ts))
@@ -193,6 +207,8 @@ func (c *Config) checkReplication(r *reporter) {
 	} else if rp.OnStandbyLost == LostContinue && rp.Lease == 0 {
 		r.errorf("replication.on_standby_lost", "\"continue\" needs lease_ms > 0: output leaves unprotected only while the lease lasts")
 	}
+	checkRange(r, "replication.state_bytes", rp.StateBytes, MinStateBytes, MaxStateBytes)
+	checkRange(r, "replication.state_log_bytes", rp.StateLogBytes, MinStateLogBytes, MaxStateLogBytes)
 	if rp.RoundEvery < 10*time.Microsecond || rp.RoundEvery > time.Second {
 		r.errorf("replication.round_us", "%s out of range 10..1000000", inUnit(rp.RoundEvery, time.Microsecond))
 	}

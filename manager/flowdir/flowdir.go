@@ -121,6 +121,21 @@ func (t *Table) Lookup(ft *pkt.FiveTuple) (chain uint16, ok bool) {
 	return t.rules.Load().match(&k)
 }
 
+// Exact returns the chain of ft's exact entry, ok false if it has none (rules are not
+// consulted). Like Lookup, it takes no lock and is safe concurrently with the writers.
+func (t *Table) Exact(ft *pkt.FiveTuple) (chain uint16, ok bool) {
+	var k key
+	k.set(ft)
+	if k.v4 {
+		if t4 := t.v4.Load(); t4 != nil {
+			return t.lookupExact(&k, t.seeds.hash4(k.addrs4(), k.meta), t4, nil)
+		}
+	} else if t6 := t.v6.Load(); t6 != nil {
+		return t.lookupExact(&k, t.seeds.hash6(&k), nil, t6)
+	}
+	return 0, false
+}
+
 // LookupBurst does Lookup for each of fts, writing the results to chains[i] and found[i];
 // chains and found MUST be at least len(fts) long. Each result is as Lookup's at some moment
 // during the call. It takes no lock, allocates nothing, and is safe for any number of

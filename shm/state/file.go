@@ -110,6 +110,7 @@ func Open(path string, o Options) (*File, error) {
 		return nil, err
 	}
 	sf.tx = &Tx{f: sf}
+	sf.word(hStopped).Store(0) // a new holder: not stopped any more
 	return sf, nil
 }
 
@@ -257,6 +258,26 @@ func (f *File) Remove() error {
 	}
 	return err
 }
+
+// Retire ends a holder that stops for good. A file whose log a reader
+// holds (the manager's replicator) is kept, marked stopped: the reader owns
+// its lifetime, and the next holder (a restarted NF) continues from it,
+// as the standby server's copy would. Any other file is deleted (Remove),
+// so the next NF given the instance does not inherit it. kept says which.
+func (f *File) Retire() (kept bool, err error) {
+	if f.mem == nil {
+		return false, nil
+	}
+	if f.word(hReader).Load() != 0 {
+		f.word(hStopped).Store(1)
+		return true, f.Close()
+	}
+	return false, f.Remove()
+}
+
+// Stopped reports whether the file's last holder stopped cleanly (Retire)
+// and nobody has opened it since.
+func (f *File) Stopped() bool { return f.mem != nil && f.word(hStopped).Load() != 0 }
 
 // Path is the file's path.
 func (f *File) Path() string { return f.path }

@@ -62,9 +62,10 @@ const (
 	hDirUsed  = 64 // u64, logged
 	hDataUsed = 72 // u64, logged
 
-	hHead   = 128 // u64 atomic: LSN one past the last complete record
-	hTail   = 136 // u64 atomic: oldest LSN anyone still needs
-	hReader = 144 // u64 atomic: 1 while a log reader (the replicator) holds the tail
+	hHead    = 128 // u64 atomic: LSN one past the last complete record
+	hTail    = 136 // u64 atomic: oldest LSN anyone still needs
+	hReader  = 144 // u64 atomic: 1 while a log reader (the replicator) holds the tail
+	hStopped = 152 // u64 atomic: 1 when the last holder stopped cleanly and left the file to its reader
 
 	hTxStart   = 192 // u64 atomic: LSN of the open transaction's begin record, noTx if none
 	hTxSeq     = 200 // u64 atomic: sequence of the open (or last) transaction

@@ -154,3 +154,19 @@ func (f *File) Containers() (dir []byte, data []byte) {
 	used := f.u64(hDirUsed)
 	return f.mem[dirOff : dirOff+used*dirEntryBytes], f.mem[dataOff : dataOff+f.u64(hDataUsed)]
 }
+
+// Image calls fn with every logged part of the file as it is: the header's
+// allocator words, the used directory and the used data, each at its file
+// offset, as a log reader would have received them write by write. A
+// manager that becomes a chain's primary seeds its snapshot copy with it.
+// The caller keeps writers out (the file's holder has not started).
+func (f *File) Image(fn func(off uint64, b []byte)) {
+	fn(hDirUsed, f.mem[hDirUsed:hDataUsed+8])
+	dir, data := f.Containers()
+	if len(dir) > 0 {
+		fn(dirOff, dir)
+	}
+	if len(data) > 0 {
+		fn(dataOff, data)
+	}
+}

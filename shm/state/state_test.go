@@ -357,3 +357,54 @@ func TestLogReaderAndApply(t *testing.T) {
 		t.Fatalf("writer past an unreleased reader: %v", err)
 	}
 }
+
+// TestRetireKeepsAReadFile: a holder that stops for good deletes its file,
+// unless a log reader (the manager's replicator) holds it: then the file
+// stays, marked stopped, and the next holder continues from it.
+func TestRetireKeepsAReadFile(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.state")
+	f := open(t, plain)
+	if kept, err := f.Retire(); kept || err != nil {
+		t.Fatalf("retire without a reader: kept %v, %v", kept, err)
+	}
+	if _, err := Prepare(plain); err == nil {
+		t.Fatal("an unread file survived Retire")
+	}
+
+	path := filepath.Join(dir, "read.state")
+	f = open(t, path)
+	f.NewLogReader() // as the manager does before the NF opens the file
+	f.Close()
+	reader, err := Prepare(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	f = open(t, path)
+	v, _ := NewValue[uint64](f, "v")
+	f.Tx().Begin()
+	v.Store(41)
+	if err := f.Tx().Commit(nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Tx().Done()
+	if reader.Stopped() {
+		t.Fatal("stopped while held")
+	}
+	if kept, err := f.Retire(); !kept || err != nil {
+		t.Fatalf("retire with a reader: kept %v, %v", kept, err)
+	}
+	if !reader.Stopped() {
+		t.Fatal("not marked stopped")
+	}
+	f = open(t, path)
+	defer f.Close()
+	if reader.Stopped() {
+		t.Fatal("still marked stopped after a new holder opened it")
+	}
+	v, _ = NewValue[uint64](f, "v")
+	if v.Load() != 41 {
+		t.Fatalf("the next holder sees %d, want 41", v.Load())
+	}
+}

@@ -1,0 +1,113 @@
+package manager_test
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/reinforce-nfv/reinforce/manager"
+	"github.com/reinforce-nfv/reinforce/manager/config"
+)
+
+// nfByInstance finds instance id in m's NF list.
+func nfByInstance(m *manager.Manager, id uint16) (manager.NFStats, bool) {
+	for _, nf := range m.Snapshot().NFs {
+		if nf.Instance == id {
+			return nf, true
+		}
+	}
+	return manager.NFStats{}, false
+}
+
+// TestStandbyNFsHeldThenPromoted: the standby manager runs the chain's NFs
+// too, held (registered, idle, outside the routes) while it applies the
+// primary's transactions into their files. A primary NF stopped cleanly
+// and restarted continues from its state file, which the manager keeps
+// because it reads its log (before, the stop deleted it and the restart
+// began at zero, unseen by replication). Then the primary is gone, the
+// standby's chain is promoted, and its NFs continue every flow from the
+// replicated state: both ports' output together counts up by one per
+// flow, each packet stamped by both NFs exactly once.
+func TestStandbyNFsHeldThenPromoted(t *testing.T) {
+	pAddr, sAddr := freeUDP(t), freeUDP(t)
+	relay := startRelay(t, pAddr, sAddr, time.Millisecond, 0.02, 0.02)
+	withNFs := func(c *config.Config) {
+		c.NFs = []config.NF{
+			{Tag: "txstamp", Service: 1, Instance: 1, Command: []string{os.Args[0]}},
+			{Tag: "txstamp", Service: 2, Instance: 2, Command: []string{os.Args[0]}},
+		}
+	}
+	sb, sp := repManagerWith(t, config.RepStandby, sAddr, relay.addrB(), 4096, withNFs)
+	defer sb.Close()
+	pm, p := repManager(t, config.RepPrimary, pAddr, relay.addrA(), 4096)
+	pmOpen := true
+	defer func() {
+		if pmOpen {
+			pm.Close()
+		}
+	}()
+	waitFor(t, 20*time.Second, "two NFs running on the primary", func() bool {
+		s := pm.Snapshot()
+		return len(s.NFs) == 2 && s.NFs[0].Running && s.NFs[1].Running
+	})
+	waitFor(t, 20*time.Second, "two NFs held on the standby", func() bool {
+		s := sb.Snapshot()
+		return len(s.NFs) == 2 && s.NFs[0].Held && s.NFs[1].Held && !s.NFs[0].Running && !s.NFs[1].Running
+	})
+	waitFor(t, 10*time.Second, "chain c0 protected on both sides", func() bool {
+		return repStats(pm).Status == manager.RepProtected && repStats(sb).Status == manager.RepProtected
+	})
+	sent := 0
+	feed := func(port *memPort, n int) {
+		for range n {
+			port.inject(frame(sent % repFlows))
+			sent++
+			if sent%50 == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	feed(p, 200)
+	waitFor(t, 10*time.Second, "200 packets out of the primary", func() bool { return len(p.sent()) == sent })
+	checkOutput(t, p.sent())
+
+	// A clean stop and restart of a primary NF (the manager relaunches it).
+	old, _ := nfByInstance(pm, 2)
+	if err := pm.StopNF(2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "instance 2 restarted", func() bool {
+		nf, ok := nfByInstance(pm, 2)
+		return ok && nf.Running && nf.PID != old.PID
+	})
+	feed(p, 200)
+	waitFor(t, 10*time.Second, "400 packets out of the primary", func() bool { return len(p.sent()) == sent })
+	checkOutput(t, p.sent()) // instance 2's stamps continue: it kept its state
+	converged(t, pm, sb)
+	if s := sb.Snapshot(); s.NFs[0].RX != 0 || s.NFs[1].RX != 0 {
+		t.Fatalf("held NFs received packets: %+v", s.NFs)
+	}
+
+	// The primary server is gone; the standby's chain is promoted.
+	pm.Close()
+	pmOpen = false
+	missing, err := sb.PromoteChain("c0")
+	if err != nil || len(missing) != 0 {
+		t.Fatalf("promote: missing %v, %v", missing, err)
+	}
+	if _, err := sb.PromoteChain("c0"); !errors.Is(err, manager.ErrNotStandby) {
+		t.Fatalf("second promotion: %v", err)
+	}
+	waitFor(t, 10*time.Second, "the standby's NFs running", func() bool {
+		s := sb.Snapshot()
+		return len(s.NFs) == 2 && s.NFs[0].Running && s.NFs[1].Running && !s.NFs[0].Held
+	})
+	before := sent
+	feed(sp, 200)
+	waitFor(t, 10*time.Second, "200 packets out of the promoted standby", func() bool { return len(sp.sent()) == sent-before })
+	checkOutput(t, append(p.sent(), sp.sent()...))
+	if d := sb.Snapshot().Drops; d.Promotions != 1 {
+		t.Fatalf("promotions %d", d.Promotions)
+	}
+}
