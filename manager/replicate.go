@@ -63,6 +63,7 @@ type RepStats struct {
 	Chain  string `json:"chain"`
 	Role   string `json:"role"`
 	Status string `json:"status"`
+	Epoch  uint64 `json:"epoch"`
 	// Latch: packets held now, the quota, packets latched and released in
 	// all, released without an acknowledgement (policy "continue" under
 	// lease), dropped at RX because the latch was full, dropped at TX
@@ -104,7 +105,7 @@ type RepStats struct {
 type replication struct {
 	m       *Manager
 	chains  []*repChain
-	byChain []*repChain // by chain index (cfg.Chains order); nil if not a primary
+	byChain []atomic.Pointer[repChain] // by chain index (cfg.Chains order); nil if not a primary
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -128,12 +129,18 @@ type repChain struct {
 	r     *replication
 	cfg   config.RepChain
 	index int
-	insts []*repInst // chain order
-	node  *replicator.Node
+	insts []*repInst                      // chain order
+	nodeP atomic.Pointer[replicator.Node] // replaced at promotion
 	quota uint64
 
-	// promoted: a standby chain this manager promoted (PromoteChain).
+	// promoted: a standby chain this manager promoted (PromoteChain);
+	// primary: the chain's role here now (configured, or promoted); epoch:
+	// its replication epoch here (configured, raised at promotion).
 	promoted atomic.Bool
+	primary  atomic.Bool
+	epoch    atomic.Uint64
+	promote  sync.Mutex // serialises a promotion with close
+	closed   bool       // guarded by promote
 
 	// idle: the round loop sleeps (sleepIdle); holdOutput sends on wake.
 	idle atomic.Bool
@@ -182,7 +189,7 @@ func newReplication(m *Manager) (*replication, error) {
 	if len(rp.Chains) == 0 {
 		return nil, nil
 	}
-	r := &replication{m: m, byChain: make([]*repChain, len(m.cfg.Chains)), stop: make(chan struct{})}
+	r := &replication{m: m, byChain: make([]atomic.Pointer[repChain], len(m.cfg.Chains)), stop: make(chan struct{})}
 	for _, rc := range rp.Chains {
 		idx := -1
 		for i, ch := range m.cfg.Chains {
@@ -204,9 +211,13 @@ func newReplication(m *Manager) (*replication, error) {
 		for size < c.quota+uint64(m.cfg.Manager.PoolSlots) {
 			size <<= 1
 		}
+		// Every chain has its latch, so one promoted here needs no new
+		// memory the TX loop could see half made.
+		c.lslots, c.lports, c.mask = make([]shm.Slot, size), make([]uint16, size), size-1
+		c.epoch.Store(uint64(rc.Epoch))
 		if rc.Role == config.RepPrimary {
-			c.lslots, c.lports, c.mask = make([]shm.Slot, size), make([]uint16, size), size-1
-			r.byChain[idx] = c
+			c.primary.Store(true)
+			r.byChain[idx].Store(c)
 		}
 		for _, id := range m.cfg.RepInstances(rc) {
 			c.insts = append(c.insts, &repInst{id: uint16(id), path: state.PathFor(m.region.Path(), m.region.Huge(), uint16(id))})
@@ -238,7 +249,7 @@ func (r *replication) start() error {
 	m := r.m
 	rp := &m.cfg.Replication
 	for _, c := range r.chains {
-		primary := c.cfg.Role == config.RepPrimary
+		primary := c.primary.Load()
 		if primary {
 			for _, in := range c.insts {
 				o := state.Options{DataBytes: uint64(rp.StateBytes), LogBytes: uint64(rp.StateLogBytes), RegionID: m.region.Epoch()}
@@ -247,55 +258,78 @@ func (r *replication) start() error {
 				}
 			}
 		}
-		var jid [8]byte
-		_, _ = rand.Read(jid[:])
-		rcfg := replicator.DefaultConfig()
-		rcfg.Epoch = replicator.Epoch(c.cfg.Epoch)
-		rcfg.Digest = c.digest()
-		rcfg.JoinID = binary.LittleEndian.Uint64(jid[:])
-		rcfg.Window = rp.Window
-		// A round is never split (a part would not be a closed cut): a
-		// transaction holds every NF's redo (at most half of each log).
-		rcfg.MaxTxBytes = max(rcfg.MaxTxBytes, len(c.insts)*int(rp.StateLogBytes))
-		rcfg.MaxQueueBytes = max(rcfg.MaxQueueBytes, 4*rcfg.MaxTxBytes)
-		// A snapshot holds every instance's written containers (records
-		// add 16 bytes per run of pages).
-		rcfg.MaxSnapshotBytes = max(rcfg.MaxSnapshotBytes, len(c.insts)*(int(rp.StateBytes)+1<<20))
-		rcfg.RetransmitTicks = 20 // 2 ms of 100 µs ticks
-		rcfg.Role = replicator.RoleStandby
-		nc := replicator.NodeConfig{
-			Replicator: rcfg,
-			// Conservative until failover needs speed (the next issue):
-			// 5 ms × 5 survives a loaded 2-CPU test machine.
-			BFD: bfd.Config{DetectMult: 5, DesiredMinTxMicros: 5000, RequiredMinRxMicros: 5000, SlowTxMicros: 20000,
-				AuthType: bfd.AuthMeticulousSHA1},
-			Local: c.cfg.Local, Peer: c.cfg.Peer, PSK: []byte(rp.PSK),
-			Seed: binary.LittleEndian.Uint64(jid[:]),
+		if err := c.startNode(primary); err != nil {
+			return err
 		}
-		if primary {
-			nc.Replicator.Role = replicator.RolePrimary
-			nc.Snapshot = c.snapshot
-			nc.Release = c.onRelease
-		} else {
-			nc.Initiator = true
-			nc.Apply = c.apply
-		}
-		n, err := replicator.StartNode(nc)
-		if err != nil {
-			return fmt.Errorf("replication of chain %q: %w", c.cfg.Chain, err)
-		}
-		c.node = n
-		if primary {
-			c.lostSince = time.Now()
-			r.wg.Add(1)
-			go c.routineRound()
-		}
-		m.log.Info().Str("chain", c.cfg.Chain).Str("role", string(c.cfg.Role)).Stringer("local", c.cfg.Local).
+		m.log.Info().Str("chain", c.cfg.Chain).Str("role", c.roleName()).Stringer("local", c.cfg.Local).
 			Stringer("peer", c.cfg.Peer).Int("instances", len(c.insts)).Msg("replication started")
 	}
 	r.wg.Add(1)
 	go r.routineStatus()
 	return nil
+}
+
+// startNode starts the chain's replicator Node in its role and epoch, and
+// a primary's round loop.
+func (c *repChain) startNode(primary bool) error {
+	r, m := c.r, c.r.m
+	rp := &m.cfg.Replication
+	var jid [8]byte
+	_, _ = rand.Read(jid[:])
+	rcfg := replicator.DefaultConfig()
+	rcfg.Epoch = replicator.Epoch(c.epoch.Load())
+	rcfg.Digest = c.digest()
+	rcfg.JoinID = binary.LittleEndian.Uint64(jid[:])
+	rcfg.Window = rp.Window
+	// A round is never split (a part would not be a closed cut): a
+	// transaction holds every NF's redo (at most half of each log).
+	rcfg.MaxTxBytes = max(rcfg.MaxTxBytes, len(c.insts)*int(rp.StateLogBytes))
+	rcfg.MaxQueueBytes = max(rcfg.MaxQueueBytes, 4*rcfg.MaxTxBytes)
+	// A snapshot holds every instance's written containers (records
+	// add 16 bytes per run of pages).
+	rcfg.MaxSnapshotBytes = max(rcfg.MaxSnapshotBytes, len(c.insts)*(int(rp.StateBytes)+1<<20))
+	rcfg.RetransmitTicks = 20 // 2 ms of 100 µs ticks
+	rcfg.Role = replicator.RoleStandby
+	nc := replicator.NodeConfig{
+		Replicator: rcfg,
+		// Conservative until failover needs speed (the next issue):
+		// 5 ms × 5 survives a loaded 2-CPU test machine.
+		BFD: bfd.Config{DetectMult: 5, DesiredMinTxMicros: 5000, RequiredMinRxMicros: 5000, SlowTxMicros: 20000,
+			AuthType: bfd.AuthMeticulousSHA1},
+		Local: c.cfg.Local, Peer: c.cfg.Peer, PSK: []byte(rp.PSK),
+		Seed: binary.LittleEndian.Uint64(jid[:]),
+	}
+	if primary {
+		nc.Replicator.Role = replicator.RolePrimary
+		nc.Snapshot = c.snapshot
+		nc.Release = c.onRelease
+	} else {
+		nc.Initiator = true
+		nc.Apply = c.apply
+	}
+	n, err := replicator.StartNode(nc)
+	if err != nil {
+		return fmt.Errorf("replication of chain %q: %w", c.cfg.Chain, err)
+	}
+	c.nodeP.Store(n)
+	if primary {
+		c.lostSince = time.Now()
+		r.wg.Add(1)
+		go c.routineRound()
+	}
+	return nil
+}
+
+// nd is the chain's current replicator Node (nil before start).
+func (c *repChain) nd() *replicator.Node { return c.nodeP.Load() }
+
+// roleName is the chain's role here now: its configured one, or
+// "promoted" for a standby chain promoted here (PromoteChain).
+func (c *repChain) roleName() string {
+	if c.promoted.Load() {
+		return "promoted"
+	}
+	return string(c.cfg.Role)
 }
 
 // repStatusEvery is how often status changes are looked for (events and
@@ -314,7 +348,7 @@ func (r *replication) routineStatus() {
 			r.checkInstances(warned)
 		}
 		for i, c := range r.chains {
-			st := c.status(c.node.Stats())
+			st := c.status(c.nd().Stats())
 			if st == last[i] {
 				continue
 			}
@@ -322,10 +356,10 @@ func (r *replication) routineStatus() {
 			if last[i] == RepProtected {
 				ev = r.m.log.Warn()
 			}
-			ev.Str("chain", c.cfg.Chain).Str("role", string(c.cfg.Role)).Str("from", last[i]).Str("to", st).Msg("replication status")
+			ev.Str("chain", c.cfg.Chain).Str("role", c.roleName()).Str("from", last[i]).Str("to", st).Msg("replication status")
 			r.m.RecordEvent(onvmstats.Event{Message: "Chain " + st, Source: []onvmstats.Field{
 				onvmstats.StrField("type", "REPLICATION"), onvmstats.StrField("chain", c.cfg.Chain),
-				onvmstats.StrField("role", string(c.cfg.Role))}})
+				onvmstats.StrField("role", c.roleName())}})
 			last[i] = st
 		}
 		select {
@@ -357,11 +391,16 @@ func (in *repInst) attach(o state.Options) error {
 // close stops the nodes and round loops and unmaps the files. The TX loop
 // has stopped: held output is dropped with the region.
 func (r *replication) close() {
+	for _, c := range r.chains {
+		c.promote.Lock()
+		c.closed = true
+		c.promote.Unlock()
+	}
 	close(r.stop)
 	// Nodes first: a round blocked in Propose returns once its node stops.
 	for _, c := range r.chains {
-		if c.node != nil {
-			if err := c.node.Stop(); err != nil {
+		if c.nd() != nil {
+			if err := c.nd().Stop(); err != nil {
 				r.m.log.Warn().Str("chain", c.cfg.Chain).Err(err).Msg("replication node had stopped")
 			}
 		}
@@ -392,7 +431,7 @@ func (r *replication) checkInstances(warned map[InstanceID]bool) {
 			continue
 		}
 		for _, c := range r.chains {
-			if c.cfg.Role != config.RepPrimary || c.instByID(uint16(nf.id)) != nil {
+			if !c.primary.Load() || c.instByID(uint16(nf.id)) != nil {
 				continue
 			}
 			ch := m.cfg.Chains[c.index]
@@ -416,7 +455,7 @@ func (r *replication) holdOutput(c *shm.Cache, s shm.Slot, chain uint16, dest ui
 	if int(chain) >= len(r.byChain) {
 		return false
 	}
-	ch := r.byChain[chain]
+	ch := r.byChain[chain].Load()
 	if ch == nil {
 		return false
 	}
@@ -447,7 +486,7 @@ func (r *replication) admit(c *shm.Cache, s shm.Slot, chain uint16) bool {
 	if int(chain) >= len(r.byChain) {
 		return true
 	}
-	ch := r.byChain[chain]
+	ch := r.byChain[chain].Load()
 	if ch == nil || ch.w.Load()-ch.rd.Load() < ch.quota {
 		return true
 	}
@@ -670,7 +709,7 @@ func (c *repChain) round() error {
 // it for the next round and holds the NFs' logs (they back-pressure in
 // turn). It reports whether the payload went.
 func (c *repChain) propose(l replicator.LatchID) bool {
-	err := c.node.Propose(l, c.payload)
+	err := c.nd().Propose(l, c.payload)
 	if errors.Is(err, replicator.ErrBackpressure) {
 		c.pending, c.pendLatch = true, l
 		c.st.backpressure.Add(1)
@@ -729,7 +768,7 @@ func (c *repChain) status(ns replicator.NodeStats) string {
 	switch {
 	case ns.BFDState == bfd.Up && ns.Joined:
 		return RepProtected
-	case ns.BFDState == bfd.Up || (ns.Joined && c.cfg.Role == config.RepStandby):
+	case ns.BFDState == bfd.Up || (ns.Joined && !c.primary.Load()):
 		return RepCatchingUp
 	}
 	return RepUnprotected
@@ -740,7 +779,7 @@ func (c *repChain) status(ns replicator.NodeStats) string {
 // the loss) lasts; with "hold", or once the lease is over, it stays held.
 func (c *repChain) applyPolicy() {
 	rp := &c.r.m.cfg.Replication
-	ns := c.node.Stats()
+	ns := c.nd().Stats()
 	if c.status(ns) == RepProtected {
 		if !c.lostSince.IsZero() && c.leaseLog {
 			c.r.m.log.Warn().Str("chain", c.cfg.Chain).Msg("replication: standby back, chain protected again")
@@ -767,10 +806,11 @@ func (c *repChain) applyPolicy() {
 
 // stats reads the chain's counters.
 func (c *repChain) stats() RepStats {
-	s := RepStats{Chain: c.cfg.Chain, Role: string(c.cfg.Role), LatchQuota: c.quota}
-	if c.node != nil {
-		s.Node = c.node.Stats()
+	s := RepStats{Chain: c.cfg.Chain, Role: c.roleName(), Epoch: c.epoch.Load(), LatchQuota: c.quota}
+	if c.nd() != nil {
+		s.Node = c.nd().Stats()
 		s.Status = c.status(s.Node)
+		s.Epoch = max(s.Epoch, uint64(s.Node.Epoch))
 	}
 	s.Latched = c.w.Load() - c.rd.Load()
 	s.LatchedTotal, s.Released, s.ReleasedUnacked = c.st.latched.Load(), c.st.released.Load(), c.st.unacked.Load()

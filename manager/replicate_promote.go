@@ -16,8 +16,8 @@ import (
 	"fmt"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
-	"github.com/reinforce-nfv/reinforce/manager/config"
 	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
+	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
 // ErrNotStandby reports a promotion of a chain this manager is not the
@@ -32,7 +32,7 @@ func (r *replication) holds(id InstanceID) bool {
 		return false
 	}
 	for _, c := range r.chains {
-		if c.cfg.Role == config.RepStandby && !c.promoted.Load() && c.instByID(uint16(id)) != nil {
+		if !c.primary.Load() && c.instByID(uint16(id)) != nil {
 			return true
 		}
 	}
@@ -55,36 +55,84 @@ func (r *replication) ownsFile(id InstanceID) bool {
 }
 
 // PromoteChain makes this manager the chain's primary, from the
-// transactions its standby side has applied: applying stops (an apply in
-// progress finishes), the state files are released, and the held NFs are
-// entered into the registry and routes and told to run. The chain's output
-// then leaves directly (it is not replicated further until re-protection,
-// which comes with the arbiter). It returns the instances that had no NF
-// attached (they start from the file when one registers).
+// transactions its standby side has applied, in the next epoch. See
+// PromoteChainEpoch.
 func (m *Manager) PromoteChain(name string) (missing []uint16, err error) {
+	return m.PromoteChainEpoch(name, 0)
+}
+
+// ErrStaleEpoch refuses a promotion whose epoch is not above the chain's.
+var ErrStaleEpoch = errors.New("promotion epoch not above the chain's")
+
+// PromoteChainEpoch promotes the chain with epoch (0: one above the
+// current): applying stops (an apply in progress finishes), the manager
+// takes the state files as a primary does (log readers attached before any
+// NF opens them, its snapshot copy seeded from their contents), the chain's
+// output is latched from now on, a replicator Node in the primary role and
+// the new epoch serves the peer (the old primary rejoins through it as the
+// standby: snapshot + catch-up), and the held NFs are entered into the
+// registry and routes and told to run. It returns the instances that had
+// no NF attached (they start from their file when one registers).
+func (m *Manager) PromoteChainEpoch(name string, epoch uint64) (missing []uint16, err error) {
 	r := m.rep
 	var c *repChain
 	if r != nil {
 		for _, rc := range r.chains {
-			if rc.cfg.Chain == name && rc.cfg.Role == config.RepStandby {
+			if rc.cfg.Chain == name && !rc.primary.Load() {
 				c = rc
 			}
 		}
 	}
-	if c == nil || !c.promoted.CompareAndSwap(false, true) {
+	if c == nil {
 		return nil, fmt.Errorf("promote chain %q: %w", name, ErrNotStandby)
 	}
-	snapshots := c.st.snapshots.Load()
-	if c.node != nil {
-		if err := c.node.Stop(); err != nil {
+	cur := c.epoch.Load()
+	if c.nd() != nil {
+		cur = max(cur, uint64(c.nd().Stats().Epoch)) // a standby adopts its primary's epoch
+	}
+	if epoch == 0 {
+		epoch = cur + 1
+	}
+	if epoch <= cur {
+		return nil, fmt.Errorf("promote chain %q to epoch %d, at %d: %w", name, epoch, cur, ErrStaleEpoch)
+	}
+	c.promote.Lock()
+	defer c.promote.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("promote chain %q: the manager is closing", name)
+	}
+	if !c.promoted.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("promote chain %q: %w", name, ErrNotStandby)
+	}
+	snapshots, applied := c.st.snapshots.Load(), c.st.applied.Load()
+	if c.nd() != nil {
+		if err := c.nd().Stop(); err != nil {
 			m.log.Warn().Err(err).Str("chain", name).Msg("promotion: the replication node had stopped on an error")
 		}
 	}
+	rp := &m.cfg.Replication
 	for _, in := range c.insts {
 		if in.file != nil {
 			in.file.Close()
 			in.file = nil
 		}
+		o := state.Options{DataBytes: uint64(rp.StateBytes), LogBytes: uint64(rp.StateLogBytes), RegionID: m.region.Epoch()}
+		if err := in.attach(o); err != nil {
+			// The files stay as applied; nothing runs from them.
+			return nil, fmt.Errorf("promote chain %q: instance %d: %w", name, in.id, err)
+		}
+		c.smu.Lock()
+		in.file.Image(func(off uint64, b []byte) { in.shadow.write(off, b) })
+		c.smu.Unlock()
+	}
+	c.rt.mu.Lock()
+	c.rt.rules = append(c.rt.rules[:0], c.rt.vrules...)
+	c.rt.mu.Unlock()
+	c.epoch.Store(epoch)
+	c.primary.Store(true)
+	r.byChain[c.index].Store(c) // output latched from here on
+	if err := c.startNode(true); err != nil {
+		m.log.Error().Err(err).Str("chain", name).Msg("promotion: no replication node: the chain's output stays held")
 	}
 	var run []*nfProc
 	m.mu.Lock()
@@ -109,9 +157,11 @@ func (m *Manager) PromoteChain(name string) (missing []uint16, err error) {
 		nf.send(ctlmsg.Promote{})
 	}
 	m.Stats.Promotions.Add(1)
-	m.log.Warn().Str("chain", name).Int("nfs", len(run)).Uints16("without_nf", missing).Uint64("snapshots_applied", snapshots).
-		Uint64("transactions_applied", c.st.applied.Load()).Msg("PROMOTED: this manager is now the chain's primary, from its applied transactions")
+	m.log.Warn().Str("chain", name).Uint64("epoch", epoch).Int("nfs", len(run)).Uints16("without_nf", missing).
+		Uint64("snapshots_applied", snapshots).Uint64("transactions_applied", applied).
+		Msg("PROMOTED: this manager is now the chain's primary, from its applied transactions")
 	m.RecordEvent(onvmstats.Event{Message: "Chain promoted", Source: []onvmstats.Field{
-		onvmstats.StrField("type", "REPLICATION"), onvmstats.StrField("chain", name)}})
+		onvmstats.StrField("type", "REPLICATION"), onvmstats.StrField("chain", name),
+		onvmstats.NumField("epoch", int64(epoch))}})
 	return missing, nil
 }

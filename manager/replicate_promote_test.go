@@ -103,11 +103,33 @@ func TestStandbyNFsHeldThenPromoted(t *testing.T) {
 		s := sb.Snapshot()
 		return len(s.NFs) == 2 && s.NFs[0].Running && s.NFs[1].Running && !s.NFs[0].Held
 	})
-	before := sent
-	feed(sp, 200)
-	waitFor(t, 10*time.Second, "200 packets out of the promoted standby", func() bool { return len(sp.sent()) == sent-before })
+	// Its output is latched now (policy hold): nothing leaves until a
+	// standby has the state behind it.
+	feed(sp, 100)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(sp.sent()); n != 0 {
+		t.Fatalf("%d packets left the promoted chain before a standby acknowledged their state", n)
+	}
+	if s := repStats(sb); s.Role != "promoted" || s.Epoch != 2 || s.Latched != 100 {
+		t.Fatalf("promoted chain: %+v", s)
+	}
+	// The old primary's server returns: its manager starts as the standby
+	// (new region, no state, the configured epoch 1), joins the new epoch,
+	// catches up by snapshot, and the held output leaves.
+	pm2, _ := repManager(t, config.RepStandby, pAddr, relay.addrA(), 4096)
+	defer pm2.Close()
+	waitFor(t, 10*time.Second, "chain c0 protected again, the old primary as standby", func() bool {
+		return repStats(sb).Status == manager.RepProtected && repStats(pm2).Status == manager.RepProtected
+	})
+	waitFor(t, 10*time.Second, "the held output released", func() bool { return len(sp.sent()) == 100 })
+	feed(sp, 100)
+	waitFor(t, 10*time.Second, "200 packets out of the promoted standby", func() bool { return len(sp.sent()) == 200 })
 	checkOutput(t, append(p.sent(), sp.sent()...))
+	converged(t, sb, pm2)
 	if d := sb.Snapshot().Drops; d.Promotions != 1 {
 		t.Fatalf("promotions %d", d.Promotions)
+	}
+	if s := repStats(pm2); s.Epoch != 2 || s.SnapshotsApplied != 1 {
+		t.Fatalf("rejoined standby: %+v", s)
 	}
 }

@@ -66,6 +66,7 @@ type NodeStats struct {
 	BFD                          bfd.Counters
 	BFDState                     bfd.State
 	Role                         Role
+	Epoch                        Epoch
 	Joined                       bool
 	Sessions                     uint64 // handshakes completed
 	RecvDropped, Unauthenticated uint64
@@ -277,6 +278,7 @@ func (n *Node) publish() {
 	n.st.BFD = n.bfd.Counters()
 	n.st.BFDState = n.bfd.State()
 	n.st.Role = n.r.Role()
+	n.st.Epoch = n.r.Epoch()
 	n.st.Joined = n.r.Joined()
 	n.mu.Lock()
 	n.st.RecvDropped = n.stats.RecvDropped

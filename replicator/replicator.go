@@ -354,6 +354,10 @@ func (r *Replicator) Step(m Msg) error {
 		// Epoch checks happen here, once, before the role's step function
 		// (STYLE.md §7; RESILIENCY.md guarantee 5).
 		switch {
+		case f.Epoch < r.epoch && f.Type == FrameJoin && r.role == RolePrimary:
+			// A join carries no state: a standby that rejoins (the old
+			// primary, restarted) asks in the epoch it knew and learns the
+			// current one from the answer.
 		case f.Epoch < r.epoch:
 			r.ctr.Stale++
 			return fmt.Errorf("%v frame of epoch %d, at %d: %w", f.Type, f.Epoch, r.epoch, ErrStaleEpoch)
@@ -361,7 +365,11 @@ func (r *Replicator) Step(m Msg) error {
 			r.epoch = f.Epoch
 			if r.role == RoleStandby {
 				// A new primary: whatever we hold may be ahead of its cut.
-				r.become(RoleStandby)
+				// A standby still joining holds nothing and goes on with
+				// its request (this frame may be the answer to it).
+				if r.joined || r.cut != 0 || r.applied != 0 {
+					r.become(RoleStandby)
+				}
 			} else {
 				r.become(RoleFenced)
 				return fmt.Errorf("%v frame of epoch %d: %w", f.Type, f.Epoch, ErrFenced)
