@@ -117,7 +117,7 @@ type Counters struct {
 	// restart; Hangs: NFs killed by the hang detector.
 	Failovers, Takeovers, Hangs atomic.Uint64
 	// Promotions: replicated standby chains promoted here (PromoteChain).
-	Promotions atomic.Uint64
+	Promotions, Demotions atomic.Uint64
 }
 
 type edge struct{ prod, cons shm.OwnerID }

@@ -69,12 +69,16 @@ type RepStats struct {
 	// lease), dropped at RX because the latch was full, dropped at TX
 	// because the latch ring overflowed (packets already inside the chain
 	// when RX started dropping).
-	Latched          uint64 `json:"latched"`
-	LatchQuota       uint64 `json:"latch_quota"`
-	LatchedTotal     uint64 `json:"latched_total"`
-	Released         uint64 `json:"released"`
-	ReleasedUnacked  uint64 `json:"released_unprotected"`
-	RXLatchDrops     uint64 `json:"rx_latch_drops"`
+	Latched         uint64 `json:"latched"`
+	LatchQuota      uint64 `json:"latch_quota"`
+	LatchedTotal    uint64 `json:"latched_total"`
+	Released        uint64 `json:"released"`
+	ReleasedUnacked uint64 `json:"released_unprotected"`
+	RXLatchDrops    uint64 `json:"rx_latch_drops"`
+	// Discarded: packets of a chain demoted here, freed instead of sent
+	// (latched but never acknowledged in the epoch that leads now, or
+	// arriving after the demotion).
+	Discarded        uint64 `json:"discarded"`
 	TXLatchOverflows uint64 `json:"tx_latch_overflows"`
 	// Rounds proposed, writes read and shipped (after coalescing), payload
 	// bytes, back-pressured rounds.
@@ -141,6 +145,13 @@ type repChain struct {
 	epoch    atomic.Uint64
 	promote  sync.Mutex // serialises a promotion with close
 	closed   bool       // guarded by promote
+	// The round loop's stop and end (demotion stops it); guarded by promote.
+	roundStop, roundDone chan struct{}
+	// discard: demoted here; latched output is freed, never sent (TX loop).
+	discard atomic.Bool
+	// gate, if set before start, must say yes before latched output
+	// leaves: the arbiter's lease (guarantee 5).
+	gate func() bool
 
 	// idle: the round loop sleeps (sleepIdle); holdOutput sends on wake.
 	idle atomic.Bool
@@ -179,6 +190,7 @@ type repChain struct {
 		latched, released, unacked, rxDrops, txOverflow            atomic.Uint64
 		rounds, writesRead, writesSent, payloadBytes, backpressure atomic.Uint64
 		applied, snapshots, digestMismatch                         atomic.Uint64
+		discarded                                                  atomic.Uint64
 	}
 }
 
@@ -314,8 +326,9 @@ func (c *repChain) startNode(primary bool) error {
 	c.nodeP.Store(n)
 	if primary {
 		c.lostSince = time.Now()
+		c.roundStop, c.roundDone = make(chan struct{}), make(chan struct{})
 		r.wg.Add(1)
-		go c.routineRound()
+		go c.routineRound(c.roundStop, c.roundDone)
 	}
 	return nil
 }
@@ -459,6 +472,13 @@ func (r *replication) holdOutput(c *shm.Cache, s shm.Slot, chain uint16, dest ui
 	if ch == nil {
 		return false
 	}
+	if ch.discard.Load() {
+		ch.st.discarded.Add(1)
+		one := [1]shm.Slot{s}
+		for c.Free(one[:]) == 0 && !r.m.stopping.Load() {
+		}
+		return true
+	}
 	w := ch.w.Load()
 	if w-ch.rd.Load() > ch.mask {
 		ch.st.txOverflow.Add(1)
@@ -487,7 +507,7 @@ func (r *replication) admit(c *shm.Cache, s shm.Slot, chain uint16) bool {
 		return true
 	}
 	ch := r.byChain[chain].Load()
-	if ch == nil || ch.w.Load()-ch.rd.Load() < ch.quota {
+	if ch == nil || (ch.w.Load()-ch.rd.Load() < ch.quota && !ch.discard.Load()) {
 		return true
 	}
 	ch.st.rxDrops.Add(1)
@@ -500,7 +520,7 @@ func (r *replication) admit(c *shm.Cache, s shm.Slot, chain uint16) bool {
 // releasable reports whether some latch has released output to send.
 func (r *replication) releasable() bool {
 	for _, ch := range r.chains {
-		if ch.lslots != nil && ch.release.Load() > ch.rd.Load() {
+		if ch.lslots != nil && (ch.release.Load() > ch.rd.Load() || (ch.discard.Load() && ch.w.Load() > ch.rd.Load())) {
 			return true
 		}
 	}
@@ -515,6 +535,13 @@ func (r *replication) flushLatches(c *shm.Cache, dp *dataPlane) int {
 	for _, ch := range r.chains {
 		if ch.lslots == nil {
 			continue
+		}
+		if ch.discard.Load() {
+			total += ch.discardLatched(c)
+			continue
+		}
+		if ch.gate != nil && !ch.gate() {
+			continue // no lease: held (the arbiter may be promoting the standby)
 		}
 		to, rd := ch.release.Load(), ch.rd.Load()
 		for rd < to {
@@ -579,8 +606,9 @@ func (c *repChain) setRelease(w uint64) {
 	c.r.m.txBell.Ring()
 }
 
-func (c *repChain) routineRound() {
+func (c *repChain) routineRound(stop <-chan struct{}, done chan<- struct{}) {
 	defer c.r.wg.Done()
+	defer close(done)
 	m := c.r.m
 	tk, err := replicator.NewTicker(m.cfg.Replication.RoundEvery)
 	if err != nil {
@@ -588,7 +616,13 @@ func (c *repChain) routineRound() {
 		return
 	}
 	defer tk.Close()
-	go func() { <-c.r.stop; tk.Close() }()
+	go func() {
+		select {
+		case <-c.r.stop:
+		case <-stop:
+		}
+		tk.Close()
+	}()
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
 	empty := 0
@@ -596,10 +630,12 @@ func (c *repChain) routineRound() {
 		select {
 		case <-c.r.stop:
 			return
+		case <-stop:
+			return
 		default:
 		}
 		if empty >= repIdleRounds {
-			if !c.sleepIdle(idle) {
+			if !c.sleepIdle(idle, stop) {
 				return
 			}
 			empty = 0
@@ -631,7 +667,7 @@ const (
 )
 
 // sleepIdle waits as described above; false when replication stops.
-func (c *repChain) sleepIdle(t *time.Timer) bool {
+func (c *repChain) sleepIdle(t *time.Timer, stop <-chan struct{}) bool {
 	c.idle.Store(true)
 	// holdOutput stores w before it reads idle, and we store idle before
 	// reading w: one of us sees the other, so no packet waits out the timer.
@@ -639,6 +675,9 @@ func (c *repChain) sleepIdle(t *time.Timer) bool {
 		t.Reset(repIdleWait)
 		select {
 		case <-c.r.stop:
+			c.idle.Store(false)
+			return false
+		case <-stop:
 			c.idle.Store(false)
 			return false
 		case <-c.wake:
@@ -815,6 +854,7 @@ func (c *repChain) stats() RepStats {
 	s.Latched = c.w.Load() - c.rd.Load()
 	s.LatchedTotal, s.Released, s.ReleasedUnacked = c.st.latched.Load(), c.st.released.Load(), c.st.unacked.Load()
 	s.RXLatchDrops, s.TXLatchOverflows = c.st.rxDrops.Load(), c.st.txOverflow.Load()
+	s.Discarded = c.st.discarded.Load()
 	s.Rounds, s.WritesRead, s.WritesSent = c.st.rounds.Load(), c.st.writesRead.Load(), c.st.writesSent.Load()
 	s.PayloadBytes, s.Backpressure = c.st.payloadBytes.Load(), c.st.backpressure.Load()
 	s.Applied, s.SnapshotsApplied, s.DigestMismatches = c.st.applied.Load(), c.st.snapshots.Load(), c.st.digestMismatch.Load()

@@ -14,9 +14,12 @@ package manager
 import (
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
+	"github.com/reinforce-nfv/reinforce/shm"
 	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
@@ -165,3 +168,134 @@ func (m *Manager) PromoteChainEpoch(name string, epoch uint64) (missing []uint16
 		onvmstats.NumField("epoch", int64(epoch))}})
 	return missing, nil
 }
+
+// discardLatched frees what a demoted chain's latch holds (TX loop only,
+// like every latch read).
+func (c *repChain) discardLatched(cache *shm.Cache) int {
+	rd, w := c.rd.Load(), c.w.Load()
+	n := 0
+	var batch [shm.MaxBurst]shm.Slot
+	for rd < w {
+		k := 0
+		for rd+uint64(k) < w && k < len(batch) {
+			batch[k] = c.lslots[(rd+uint64(k))&c.mask]
+			k++
+		}
+		for j := 0; j < k && !c.r.m.stopping.Load(); {
+			j += cache.Free(batch[j:k])
+		}
+		rd += uint64(k)
+		n += k
+	}
+	c.rd.Store(rd)
+	c.st.discarded.Add(uint64(n))
+	return n
+}
+
+// DemoteChain makes this manager the chain's standby in epoch (above the
+// current): a primary that another manager replaced (the arbiter decided,
+// or an operator). Output latched and not yet released is discarded: it
+// was never acknowledged, and the epoch that leads now may not have its
+// state (guarantee 5: one releaser). The chain's NFs are stopped (launched
+// ones come back held), its state files discarded, and a standby Node
+// joins the new primary: snapshot and catch-up.
+func (m *Manager) DemoteChain(name string, epoch uint64) error {
+	r := m.rep
+	var c *repChain
+	if r != nil {
+		for _, rc := range r.chains {
+			if rc.cfg.Chain == name && rc.primary.Load() {
+				c = rc
+			}
+		}
+	}
+	if c == nil {
+		return fmt.Errorf("demote chain %q: %w", name, ErrNotPrimary)
+	}
+	c.promote.Lock()
+	defer c.promote.Unlock()
+	if c.closed {
+		return fmt.Errorf("demote chain %q: the manager is closing", name)
+	}
+	cur := c.epoch.Load()
+	if n := c.nd(); n != nil {
+		cur = max(cur, uint64(n.Stats().Epoch))
+	}
+	if epoch <= cur {
+		return fmt.Errorf("demote chain %q to epoch %d, at %d: %w", name, epoch, cur, ErrStaleEpoch)
+	}
+	c.discard.Store(true) // first: from here nothing latched leaves
+	m.txBell.Ring()
+	if n := c.nd(); n != nil {
+		if err := n.Stop(); err != nil {
+			m.log.Warn().Err(err).Str("chain", name).Msg("demotion: the replication node had stopped on an error")
+		}
+	}
+	if c.roundStop != nil {
+		close(c.roundStop)
+		<-c.roundDone
+		c.roundStop = nil
+	}
+	c.primary.Store(false)
+	c.promoted.Store(false)
+	c.epoch.Store(epoch)
+
+	// The NFs stop; launched ones are started again and register held.
+	var gone []chan struct{}
+	m.mu.Lock()
+	for _, in := range c.insts {
+		if nf := m.nfs[InstanceID(in.id)]; nf != nil && !nf.dead && !nf.held {
+			gone = append(gone, nf.gone)
+			nf.send(ctlmsg.Stop{Reason: "chain demoted: this server is its standby now"})
+		}
+	}
+	m.mu.Unlock()
+	deadline := time.After(2 * time.Second)
+	for _, g := range gone {
+		select {
+		case <-g:
+		case <-deadline:
+			m.log.Warn().Str("chain", name).Msg("demotion: an NF did not stop within 2 s")
+		}
+	}
+	for _, in := range c.insts {
+		if in.reader != nil {
+			in.reader.Close()
+			in.reader = nil
+		}
+		if in.file != nil {
+			in.file.Close()
+			in.file = nil
+		}
+		os.Remove(in.path) // discarded: the snapshot brings the new primary's state
+		c.smu.Lock()
+		in.shadow = shadow{}
+		c.smu.Unlock()
+	}
+	// The TX loop frees what is latched; then the latch starts afresh.
+	for end := time.Now().Add(time.Second); c.rd.Load() != c.w.Load() && time.Now().Before(end); {
+		m.txBell.Ring()
+		time.Sleep(100 * time.Microsecond)
+	}
+	c.release.Store(c.w.Load())
+	c.pmu.Lock()
+	c.pairs = c.pairs[:0]
+	c.pmu.Unlock()
+	c.sealedW, c.pending, c.nextLatch = c.w.Load(), false, 0
+	r.byChain[c.index].Store(nil)
+	c.discard.Store(false)
+	if err := c.startNode(false); err != nil {
+		return fmt.Errorf("demote chain %q: %w", name, err)
+	}
+	m.Stats.Demotions.Add(1)
+	m.log.Warn().Str("chain", name).Uint64("epoch", epoch).Uint64("discarded", c.st.discarded.Load()).
+		Msg("DEMOTED: this manager is the chain's standby now; unacknowledged output discarded")
+	m.RecordEvent(onvmstats.Event{Message: "Chain demoted", Source: []onvmstats.Field{
+		onvmstats.StrField("type", "REPLICATION"), onvmstats.StrField("chain", name),
+		onvmstats.NumField("epoch", int64(epoch))}})
+	return nil
+}
+
+// ErrNotPrimary reports a demotion of a chain this manager is not the
+// primary of.
+var ErrNotPrimary = errors.New("not the chain's primary here")

@@ -3,6 +3,7 @@ package manager_test
 import (
 	"errors"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -116,7 +117,7 @@ func TestStandbyNFsHeldThenPromoted(t *testing.T) {
 	// The old primary's server returns: its manager starts as the standby
 	// (new region, no state, the configured epoch 1), joins the new epoch,
 	// catches up by snapshot, and the held output leaves.
-	pm2, _ := repManager(t, config.RepStandby, pAddr, relay.addrA(), 4096)
+	pm2, p2 := repManagerWith(t, config.RepStandby, pAddr, relay.addrA(), 4096, withNFs)
 	defer pm2.Close()
 	waitFor(t, 10*time.Second, "chain c0 protected again, the old primary as standby", func() bool {
 		return repStats(sb).Status == manager.RepProtected && repStats(pm2).Status == manager.RepProtected
@@ -131,5 +132,35 @@ func TestStandbyNFsHeldThenPromoted(t *testing.T) {
 	}
 	if s := repStats(pm2); s.Epoch != 2 || s.SnapshotsApplied != 1 {
 		t.Fatalf("rejoined standby: %+v", s)
+	}
+
+	// A planned switchover back, by hand: the primary (all its output
+	// released) is demoted to epoch 3 first, then the standby promoted
+	// with it; the demoted manager's NFs come back held and it rejoins.
+	if err := sb.DemoteChain("c0", 2); !errors.Is(err, manager.ErrStaleEpoch) {
+		t.Fatalf("demotion to the current epoch: %v", err)
+	}
+	if err := sb.DemoteChain("c0", 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pm2.PromoteChainEpoch("c0", 3); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the demoted manager's NFs back and held", func() bool {
+		s := sb.Snapshot()
+		return len(s.NFs) == 2 && s.NFs[0].Held && s.NFs[1].Held
+	})
+	waitFor(t, 10*time.Second, "chain c0 protected, roles swapped", func() bool {
+		return repStats(pm2).Status == manager.RepProtected && repStats(sb).Status == manager.RepProtected
+	})
+	feed(p2, 100)
+	waitFor(t, 10*time.Second, "100 packets out after the switchover", func() bool { return len(p2.sent()) == 100 })
+	checkOutput(t, slices.Concat(p.sent(), sp.sent(), p2.sent()))
+	converged(t, pm2, sb)
+	if s := repStats(sb); s.Discarded != 0 || s.Role != "standby" || s.Epoch != 3 {
+		t.Fatalf("demoted chain: %+v", s)
+	}
+	if d := sb.Snapshot().Drops; d.Demotions != 1 {
+		t.Fatalf("demotions %d", d.Demotions)
 	}
 }

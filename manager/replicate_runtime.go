@@ -116,7 +116,7 @@ func (r *replication) primaryChain(idx uint16) *repChain {
 	if r == nil || int(idx) >= len(r.byChain) {
 		return nil
 	}
-	return r.byChain[idx]
+	return r.byChain[idx].Load()
 }
 
 // addRuntimeFlow is addFlow for a flow an NF asked for at run time: a change
@@ -191,7 +191,7 @@ func (r *replication) noteBuckets() {
 	}
 	m := r.m
 	for _, c := range r.chains {
-		if c.cfg.Role != config.RepPrimary {
+		if !c.primary.Load() {
 			continue
 		}
 		changed := false
