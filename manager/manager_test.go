@@ -507,3 +507,46 @@ func TestFlowRulesFromConfigAndFromAnNF(t *testing.T) {
 		}
 	}
 }
+
+// TestSetChainOutPortRedirects: an ingress redirects a chain to another
+// port at run time (the arbiter's Redirect after a failover); packets
+// after the change leave through the new port, none is lost.
+func TestSetChainOutPortRedirects(t *testing.T) {
+	cfg := config.DefaultConfig()
+	cfg.Manager.Name = fmt.Sprintf("t%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	cfg.Manager.RegionDir = "/dev/shm"
+	cfg.Manager.PoolSlots = 4096
+	cfg.Manager.StatsOut = config.StatsNone
+	cfg.Chains = []config.Chain{{Name: "c0", Services: []int{1}, OutPort: 0}}
+	cfg.Manager.DefaultChain = "c0"
+	p0, p1 := &memPort{id: 0}, &memPort{id: 1}
+	m, err := manager.New(cfg, manager.Options{Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.ErrorLevel),
+		SocketPath: filepath.Join(t.TempDir(), "ctl.sock"), Ports: []port.Port{p0, p1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l := &lab{t: t, m: m, port: p0}
+	l.nf("-- -r 1 --", "next")
+	l.waitRunning(1)
+	p0.inject(frame(1), frame(2))
+	waitFor(t, 10*time.Second, "2 frames out of port 0", func() bool { return len(p0.sent()) == 2 })
+	if err := m.SetChainOutPort("c0", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetChainOutPort("c0", 7); err == nil {
+		t.Fatal("redirect to a port that does not exist accepted")
+	}
+	if err := m.SetChainOutPort("nope", 1); err == nil {
+		t.Fatal("redirect of an unknown chain accepted")
+	}
+	l.waitRunning(1)
+	p0.inject(frame(3), frame(4), frame(5))
+	waitFor(t, 10*time.Second, "3 frames out of port 1", func() bool { return len(p1.sent()) == 3 })
+	if n := len(p0.sent()); n != 2 {
+		t.Fatalf("port 0 sent %d after the redirect", n-2)
+	}
+}

@@ -194,3 +194,26 @@ func (h *ringHandles) get(idx uint32) *shm.Ring {
 	}
 	return h.r[idx]
 }
+
+// SetChainOutPort makes chain leave through port from now on (an ingress
+// manager redirecting a chain's traffic to the server that leads it after
+// a failover: the arbiter's Redirect). NFs and the TX loop get it with the
+// next routes.
+func (m *Manager) SetChainOutPort(chain string, port int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if port < 0 || port >= maxPorts || m.ports[port] == nil {
+		return fmt.Errorf("chain %q: no port %d", chain, port)
+	}
+	for i := range m.cfg.Chains {
+		if m.cfg.Chains[i].Name == chain {
+			if m.cfg.Chains[i].OutPort != port {
+				m.cfg.Chains[i].OutPort = port
+				m.publishLocked() // NFs get the new routes with it
+				m.log.Warn().Str("chain", chain).Int("port", port).Msg("chain redirected")
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("no chain %q", chain)
+}
