@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/replicator/bfd"
@@ -104,6 +105,14 @@ type Node struct {
 	sendBuf []byte // routineRun only
 	ticks   int    // routineRun only
 	st      NodeStats
+	// confirmed is the session (st.Sessions) in which the peer last showed
+	// it is joined (a join, an ack or a repeated ack): a primary reports
+	// Joined only for the current session, so a standby that died and a
+	// new one that has not joined yet are not mistaken for each other.
+	confirmed uint64 // routineRun only
+	// missed counts timer expirations routineRun has not run yet: under
+	// load it falls behind, and detection and retransmission count ticks.
+	missed atomic.Uint64
 }
 
 // StartNode opens the socket and starts the node.
@@ -233,13 +242,18 @@ func (n *Node) routineRecv() {
 	}
 }
 
+// maxCatchUpTicks bounds the ticks run at once after routineRun fell behind.
+const maxCatchUpTicks = 1000
+
 // routineTick forwards ticks until Stop closes the ticker.
 func (n *Node) routineTick() {
 	defer n.wg.Done()
 	for {
-		if _, err := n.tk.Wait(); err != nil {
+		k, err := n.tk.Wait()
+		if err != nil {
 			return
 		}
+		n.missed.Add(k)
 		select {
 		case n.tick <- struct{}{}:
 		default: // routineRun is behind; ticks coalesce
@@ -259,7 +273,11 @@ func (n *Node) routineRun() {
 			n.st.Datagrams++
 			n.datagram(d)
 		case <-n.tick:
-			n.onTick()
+			// Every expiration counts (bounded: a stall of a second is not
+			// replayed tick by tick; detection has fired by then anyway).
+			for k := min(n.missed.Swap(0), maxCatchUpTicks); k > 0; k-- {
+				n.onTick()
+			}
 		case p := <-n.props:
 			e := n.r.Step(Msg{Type: MsgPropose, Latch: p.latch, Payload: p.payload})
 			p.err <- e
@@ -279,7 +297,7 @@ func (n *Node) publish() {
 	n.st.BFDState = n.bfd.State()
 	n.st.Role = n.r.Role()
 	n.st.Epoch = n.r.Epoch()
-	n.st.Joined = n.r.Joined()
+	n.st.Joined = n.r.Joined() && (n.cfg.Initiator || n.confirmed == n.st.Sessions)
 	n.mu.Lock()
 	n.st.RecvDropped = n.stats.RecvDropped
 	n.stats = n.st
@@ -299,6 +317,9 @@ func (n *Node) datagram(d []byte) {
 		}
 		if ok {
 			n.st.Sessions++
+			if n.cfg.Initiator {
+				n.r.Reannounce()
+			}
 		}
 		return
 	}
@@ -316,8 +337,12 @@ func (n *Node) datagram(d []byte) {
 	switch kind {
 	case kindFrame:
 		n.bfd.Heard()
+		before := n.r.Counters()
 		if err := n.r.Step(Msg{Type: MsgFrame, Payload: payload}); err != nil {
 			n.st.StepErrors++
+		}
+		if after := n.r.Counters(); after.Joins != before.Joins || after.Acks != before.Acks || after.DupAcks != before.DupAcks {
+			n.confirmed = n.st.Sessions
 		}
 	case kindBFD:
 		var p bfd.ControlPacket

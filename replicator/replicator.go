@@ -491,6 +491,24 @@ func (r *Replicator) Advance(rd Ready) {
 	}
 }
 
+// Reannounce is for a standby whose transport session was established
+// again (the primary cannot tell a new session of the same standby from a
+// restarted one): a joined standby repeats its cumulative acknowledgement,
+// a joining one asks at once. The primary counts either as the peer
+// confirming itself in the new session.
+func (r *Replicator) Reannounce() {
+	if r.role != RoleStandby {
+		return
+	}
+	if r.joined {
+		r.emitAck()
+		return
+	}
+	if !r.rejected && r.cut == 0 {
+		r.joinTimer = r.cfg.JoinTicks
+	}
+}
+
 // emitAck queues an ack of r.applied, replacing one not yet sent: acks
 // are cumulative, so one per Ready is enough however many duplicates drew it.
 func (r *Replicator) emitAck() {
