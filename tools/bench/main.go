@@ -43,7 +43,7 @@ type command struct {
 var commands = []command{
 	{name: "ring", summary: "T1: shm ring benchmarks vs DPDK rte_ring (ring_perf_autotest)", run: runRing},
 	{name: "chain", summary: "T2–T4: speed_tester loops and chains vs dpdk-testpmd null and a ping-pong floor", run: runChain},
-	{name: "overhead", summary: "T5 local: the stamping chain with burst transactions vs REINFORCE_TX=off", run: runOverhead},
+	{name: "overhead", summary: "T5 local: the stamping chain with burst transactions vs REINFORCE_TX=off; -remote: T5/T6 remote, replicated to a standby manager in the lab (root)", run: runOverhead},
 	{name: "failover-local", summary: "T7 local: kill -9 of an NF → its standby's first commit; latency; a plot around a failover", run: runFailoverLocal},
 }
 

@@ -72,6 +72,7 @@ func parseOverheadFlags(args []string, stderr io.Writer) (overheadFlags, error) 
 		fmt.Fprintln(stderr, "T5 local: the stamping chain (probe port → stamp → mutate → probe port) with burst")
 		fmt.Fprintln(stderr, "transactions on versus the same binaries with REINFORCE_TX=off: the maximum rate, and")
 		fmt.Fprintln(stderr, "loss and CPU per packet at 50 % of the baseline's maximum rate.")
+		fmt.Fprintln(stderr, "With -remote: T5/T6 remote in the lab (root); `overhead -remote -h` lists its flags.")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
@@ -145,6 +146,9 @@ type overheadReport struct {
 }
 
 func runOverhead(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if remoteRequested(args) {
+		return runOverheadRemote(ctx, args, stdout, stderr) // overhead_remote.go: T5/T6 remote, in the lab
+	}
 	f, err := parseOverheadFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
