@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,6 +129,7 @@ func New(cfg config.Config, opt Options) (*Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	spareProcs()
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -401,4 +403,20 @@ func Summary(s Snapshot) string {
 	fmt.Fprintf(&b, "Manager: %d NF registrations, %d NF exits; drops: no NF %d, ring full %d, bad metadata %d, port %d\n",
 		d.NFRegistrations, d.NFDeaths, d.RXNoNF+d.TXNoNF, d.RXRingFull+d.TXRingFull, d.TXBadMeta, d.TXPortDrop)
 	return b.String()
+}
+
+// spareProcs gives the Go runtime more Ps than CPUs. The RX and TX loops
+// (and a port's) sleep in futex system calls, which keep their P until the
+// runtime's monitor takes it back — after up to 10 ms when it has been
+// idle. With GOMAXPROCS = CPUs, two sleeping loops on a 2-CPU machine left
+// the replication rounds, the replicator's goroutines and the control
+// socket waiting that long to run (T6 remote: milliseconds in the latch).
+// Spare Ps cost nothing while unused. An explicit GOMAXPROCS is kept.
+func spareProcs() {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return
+	}
+	if want := runtime.NumCPU() + 4; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
 }

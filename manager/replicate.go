@@ -51,6 +51,9 @@ const (
 	repSnapChunk = 8 << 20
 )
 
+// repNodeTick is the replicator Node's timer period (see startNode).
+const repNodeTick = time.Millisecond
+
 // Chain replication status.
 const (
 	RepProtected   = "protected"
@@ -300,10 +303,16 @@ func (c *repChain) startNode(primary bool) error {
 	// A snapshot holds every instance's written containers (records
 	// add 16 bytes per run of pages).
 	rcfg.MaxSnapshotBytes = max(rcfg.MaxSnapshotBytes, len(c.insts)*(int(rp.StateBytes)+1<<20))
-	rcfg.RetransmitTicks = 20 // 2 ms of 100 µs ticks
+	// The Node's timers need no finer grain than BFD's 5 ms interval and a
+	// 2 ms retransmission: a 1 ms tick (data and acks are sent as they
+	// come, not on ticks) costs both managers a tenth of a 100 µs one,
+	// which was most of replication's CPU at moderate rates (T5 remote).
+	rcfg.RetransmitTicks = int(2 * time.Millisecond / repNodeTick)
+	rcfg.JoinTicks = int(5 * time.Millisecond / repNodeTick)
 	rcfg.Role = replicator.RoleStandby
 	nc := replicator.NodeConfig{
 		Replicator: rcfg,
+		Tick:       repNodeTick,
 		// Conservative until failover needs speed (the next issue):
 		// 5 ms × 5 survives a loaded 2-CPU test machine.
 		BFD: bfd.Config{DetectMult: 5, DesiredMinTxMicros: 5000, RequiredMinRxMicros: 5000, SlowTxMicros: 20000,
@@ -347,7 +356,7 @@ func (c *repChain) roleName() string {
 
 // repStatusEvery is how often status changes are looked for (events and
 // logs only: nothing on the output path waits for it).
-const repStatusEvery = 5 * time.Millisecond
+const repStatusEvery = 20 * time.Millisecond
 
 // routineStatus logs and records (web events) each chain's status changes.
 func (r *replication) routineStatus() {
@@ -635,10 +644,11 @@ func (c *repChain) routineRound(stop <-chan struct{}, done chan<- struct{}) {
 		default:
 		}
 		if empty >= repIdleRounds {
+			// Idle: a round after each sleep, and back to ticking only
+			// when one finds work.
 			if !c.sleepIdle(idle, stop) {
 				return
 			}
-			empty = 0
 		} else if _, err := tk.Wait(); err != nil {
 			return
 		}
