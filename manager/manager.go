@@ -106,6 +106,7 @@ type Manager struct {
 	events    eventLog     // for the web console's onvm_json_events.json
 	web       *webServer   // nil outside web mode
 	rep       *replication // nil without [replication] chains (replicate.go)
+	arb       *arbiterLink // nil without [arbiter] (arbiter.go)
 
 	Stats Counters
 }
@@ -119,6 +120,8 @@ type Counters struct {
 	Failovers, Takeovers, Hangs atomic.Uint64
 	// Promotions: replicated standby chains promoted here (PromoteChain).
 	Promotions, Demotions atomic.Uint64
+	// Redirects: chains this ingress moved to a new primary (the arbiter's).
+	Redirects atomic.Uint64
 }
 
 type edge struct{ prod, cons shm.OwnerID }
@@ -224,12 +227,17 @@ func (m *Manager) SocketPath() string { return m.sock }
 // Start starts the data path, the control socket and the NFs the
 // configuration lists.
 func (m *Manager) Start() error {
+	// The arbiter's gates go on the latches before anything is latched.
+	if err := m.startArbiter(); err != nil {
+		return err
+	}
 	if m.rep != nil {
 		// Before any NF runs: the log readers must see their first write.
 		if err := m.rep.start(); err != nil {
 			return err
 		}
 	}
+	m.startArbiterActions()
 	m.pool.StartService()
 	m.loopWG.Add(1)
 	go m.routineRX()
@@ -269,6 +277,7 @@ func (m *Manager) Close() error {
 			m.web.srv.Close()
 		}
 		m.loopWG.Wait()
+		m.closeArbiter()
 		if m.rep != nil {
 			m.rep.close()
 		}

@@ -155,6 +155,11 @@ type repChain struct {
 	// gate, if set before start, must say yes before latched output
 	// leaves: the arbiter's lease (guarantee 5).
 	gate func() bool
+	// observe tells the arbiter's client of a higher epoch the replicator
+	// saw (its gate closes at once); nil without an arbiter.
+	observe func(epoch uint64)
+	// yielding: a planned switchover drains the chain; RX admits none of it.
+	yielding atomic.Bool
 
 	// idle: the round loop sleeps (sleepIdle); holdOutput sends on wake.
 	idle atomic.Bool
@@ -319,6 +324,15 @@ func (c *repChain) startNode(primary bool) error {
 			AuthType: bfd.AuthMeticulousSHA1},
 		Local: c.cfg.Local, Peer: c.cfg.Peer, PSK: []byte(rp.PSK),
 		Seed: binary.LittleEndian.Uint64(jid[:]),
+	}
+	nc.OnRole = func(role replicator.Role, e replicator.Epoch) {
+		if role == replicator.RoleFenced {
+			// A frame of a higher epoch: another manager leads the chain.
+			m.log.Warn().Str("chain", c.cfg.Chain).Uint64("epoch", uint64(e)).Msg("replication: fenced by a higher epoch")
+			if c.observe != nil {
+				c.observe(uint64(e))
+			}
+		}
 	}
 	if primary {
 		nc.Replicator.Role = replicator.RolePrimary
@@ -516,7 +530,7 @@ func (r *replication) admit(c *shm.Cache, s shm.Slot, chain uint16) bool {
 		return true
 	}
 	ch := r.byChain[chain].Load()
-	if ch == nil || (ch.w.Load()-ch.rd.Load() < ch.quota && !ch.discard.Load()) {
+	if ch == nil || (ch.w.Load()-ch.rd.Load() < ch.quota && !ch.discard.Load() && !ch.yielding.Load()) {
 		return true
 	}
 	ch.st.rxDrops.Add(1)

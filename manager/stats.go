@@ -92,7 +92,7 @@ type ManagerDrops struct {
 	RXNoNF, RXRingFull, TXNoNF, TXBadMeta, TXRingFull, TXPortDrop, BadHandovers uint64
 	NFDeaths, NFRegistrations                                                   uint64
 	Failovers, Takeovers, Hangs                                                 uint64
-	Promotions, Demotions                                                       uint64
+	Promotions, Demotions, Redirects                                            uint64
 }
 
 // PoolStats describe the packet pool.
@@ -146,7 +146,7 @@ func (m *Manager) Snapshot() Snapshot {
 		TXRingFull: st.TXRingFull.Load(), TXPortDrop: st.TXPortDrop.Load(), BadHandovers: st.BadHandovers.Load(),
 		NFDeaths: st.NFDeaths.Load(), NFRegistrations: st.NFRegistrations.Load(),
 		Failovers: st.Failovers.Load(), Takeovers: st.Takeovers.Load(), Hangs: st.Hangs.Load(),
-		Promotions: st.Promotions.Load(), Demotions: st.Demotions.Load()}
+		Promotions: st.Promotions.Load(), Demotions: st.Demotions.Load(), Redirects: st.Redirects.Load()}
 	s.Pool = PoolStats{Slots: m.pool.Capacity(), Free: m.pool.FreeCount()}
 	return s
 }

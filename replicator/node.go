@@ -58,7 +58,7 @@ type NodeConfig struct {
 	// OnBFD and OnRole report changes; optional. All callbacks run on
 	// routineRun and must not call back into the Node.
 	OnBFD  func(bfd.Change)
-	OnRole func(Role)
+	OnRole func(Role, Epoch)
 }
 
 // NodeStats is a snapshot of a Node's counters.
@@ -398,7 +398,7 @@ func (n *Node) process() error {
 			n.cfg.Release(rd.Release)
 		}
 		if rd.Role != 0 && n.cfg.OnRole != nil {
-			n.cfg.OnRole(rd.Role)
+			n.cfg.OnRole(rd.Role, n.r.Epoch())
 		}
 		n.r.Advance(rd)
 		if rd.NeedSnapshot {

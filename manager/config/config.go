@@ -35,6 +35,9 @@ type Config struct {
 	// Replication is the [replication] table: chains replicated to (or from) another
 	// manager. No chains: nothing is replicated.
 	Replication Replication
+	// Arbiter is the [arbiter] table: the failover arbiter this manager reports to, or is.
+	// The zero value: none.
+	Arbiter Arbiter
 }
 
 // Manager is the [manager] table. Field comments give the TOML key.
@@ -271,6 +274,11 @@ func (c Config) Clone() Config {
 	out.Replication.Chains = slices.Clone(c.Replication.Chains)
 	for i := range out.Replication.Chains {
 		out.Replication.Chains[i].Instances = slices.Clone(out.Replication.Chains[i].Instances)
+	}
+	out.Arbiter.Chains = slices.Clone(c.Arbiter.Chains)
+	for i := range out.Arbiter.Chains {
+		ac := &out.Arbiter.Chains[i]
+		ac.Members, ac.Ports, ac.Addresses = slices.Clone(ac.Members), slices.Clone(ac.Ports), slices.Clone(ac.Addresses)
 	}
 	return out
 }

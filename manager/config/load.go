@@ -150,6 +150,11 @@ func (d *decoder) root(cfg *Config, raw map[string]any) (builtinChains bool) {
 				d.replication(&cfg.Replication, key, t)
 			}
 		},
+		"arbiter": func(key string, v any) {
+			if t, ok := d.table(key, v); ok {
+				d.arbiter(&cfg.Arbiter, key, t)
+			}
+		},
 		"flow": func(key string, v any) {
 			if ts, ok := d.tables(key, v); ok {
 				cfg.Flows = make([]Flow, len(ts))

@@ -30,6 +30,7 @@ func (c *Config) check(r *reporter, builtinChains bool) {
 	c.checkNFs(r)
 	c.checkFlows(r)
 	c.checkReplication(r)
+	c.checkArbiter(r)
 }
 
 func (c *Config) checkManager(r *reporter) {

@@ -1,0 +1,245 @@
+package manager
+
+// The manager's side of chain-level failover between servers
+// (RESILIENCY.md, "Failure detection, arbitration and failover between
+// servers"; docs/arbiter.md, docs/replicator.md "Failover between servers").
+//
+//   - A member manager ([arbiter] address) runs an arbiter.Client: the
+//     arbiter's Promote, Demote and Yield become PromoteChainEpoch,
+//     DemoteChain and a drain, applied in order by one goroutine; each
+//     replicated chain's latch releases only while the Client's gate for
+//     it is open (this member leads the chain at the current epoch and
+//     holds an unexpired lease): at most one releaser (guarantee 5).
+//   - The ingress manager ([arbiter] serve) runs an arbiter.Server and
+//     moves a chain's traffic (SetChainOutPort) on its Redirect.
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
+	"github.com/reinforce-nfv/reinforce/replicator/arbiter"
+	"github.com/reinforce-nfv/reinforce/replicator/bfd"
+)
+
+// arbiterLink is the manager's arbiter client or server (or both).
+type arbiterLink struct {
+	client *arbiter.Client
+	server *arbiter.Server
+	names  map[arbiter.ChainID]string
+	acts   chan arbiterAction
+	done   chan struct{} // closed when routineArbiterActions ends
+	acting bool          // routineArbiterActions was started
+}
+
+type arbiterAction struct {
+	kind  arbiter.ActionKind
+	chain string
+	epoch uint64
+}
+
+// startArbiter starts the client (before replication starts: the gates
+// must be in place before anything is latched) and the server.
+func (m *Manager) startArbiter() error {
+	a := &m.cfg.Arbiter
+	if !a.IsMember() && !a.IsServer() {
+		return nil
+	}
+	l := &arbiterLink{names: map[arbiter.ChainID]string{}, acts: make(chan arbiterAction, 64), done: make(chan struct{})}
+	if a.IsMember() {
+		if m.rep == nil {
+			return fmt.Errorf("arbiter: member %q replicates no chain ([replication] chains)", a.Member)
+		}
+		for _, c := range m.rep.chains {
+			l.names[arbiter.ChainID(arbiter.NameID(c.cfg.Chain))] = c.cfg.Chain
+		}
+		act := func(kind arbiter.ActionKind, ch arbiter.ChainID, e arbiter.Epoch) {
+			select {
+			case l.acts <- arbiterAction{kind: kind, chain: l.names[ch], epoch: uint64(e)}:
+			default:
+				m.log.Error().Str("chain", l.names[ch]).Stringer("action", kind).Msg("arbiter: action queue full, action dropped (the arbiter repeats it)")
+			}
+		}
+		cc := m.cfg.ArbiterClientConfig()
+		cc.Seed = uint64(time.Now().UnixNano())
+		cc.OnPromote = func(ch arbiter.ChainID, e arbiter.Epoch) { act(arbiter.ActPromote, ch, e) }
+		cc.OnDemote = func(ch arbiter.ChainID, e arbiter.Epoch, _ arbiter.MemberID) { act(arbiter.ActDemote, ch, e) }
+		cc.OnYield = func(ch arbiter.ChainID) { act(arbiter.ActYield, ch, 0) }
+		cc.OnFence = func(ch arbiter.ChainID, e arbiter.Epoch) {
+			m.log.Warn().Str("chain", l.names[ch]).Uint64("epoch", uint64(e)).Msg("arbiter: FENCED: this manager releases nothing more for the chain")
+		}
+		cc.OnBFD = func(c bfd.Change) {
+			m.log.Info().Stringer("from", c.From).Stringer("to", c.To).Msg("arbiter: BFD session with the arbiter")
+		}
+		cl, err := arbiter.StartClient(cc)
+		if err != nil {
+			return fmt.Errorf("arbiter client: %w", err)
+		}
+		l.client = cl
+		for _, c := range m.rep.chains {
+			g := cl.Gate(arbiter.ChainID(arbiter.NameID(c.cfg.Chain)))
+			c.gate = g.Allowed
+			c.observe = func(e uint64) { cl.ObserveEpoch(arbiter.ChainID(arbiter.NameID(c.cfg.Chain)), arbiter.Epoch(e)) }
+		}
+		// Actions wait in l.acts until Start has started replication
+		// (startArbiterActions): a demotion needs the chain's Node.
+	}
+	if a.IsServer() {
+		srv, err := m.startArbiterServer()
+		if err != nil {
+			if l.client != nil {
+				l.client.Close()
+			}
+			return err
+		}
+		l.server = srv
+	}
+	m.arb = l
+	return nil
+}
+
+// startArbiterServer serves as the arbiter of the configured chains.
+func (m *Manager) startArbiterServer() (*arbiter.Server, error) {
+	sc := m.cfg.ArbiterServerConfig()
+	sc.Seed = uint64(time.Now().UnixNano())
+	names := map[arbiter.MemberID]string{}
+	for _, sm := range sc.Members {
+		names[sm.ID] = sm.Name
+	}
+	chains := map[arbiter.ChainID]string{}
+	for _, cc := range sc.Chains {
+		chains[cc.ID] = cc.Name
+	}
+	sc.OnRedirect = func(r arbiter.Redirect) {
+		chain, member := chains[r.Chain], names[r.To]
+		port, ok := m.cfg.ArbiterPort(chain, member)
+		if !ok {
+			m.log.Error().Str("chain", chain).Str("to", member).Msg("arbiter: no ingress port for the new primary")
+			return
+		}
+		// SetChainOutPort takes the manager's lock; the arbiter's run
+		// goroutine must not wait for it.
+		go func() {
+			if err := m.SetChainOutPort(chain, port); err != nil {
+				m.log.Error().Err(err).Msg("arbiter: redirect")
+				return
+			}
+			m.Stats.Redirects.Add(1)
+			m.log.Warn().Str("chain", chain).Str("to", member).Uint64("epoch", uint64(r.Epoch)).Int("port", port).
+				Msg("ARBITER: traffic redirected to the chain's new primary")
+			m.RecordEvent(onvmstats.Event{Message: "Chain redirected", Source: []onvmstats.Field{
+				onvmstats.StrField("type", "ARBITER"), onvmstats.StrField("chain", chain),
+				onvmstats.StrField("to", member), onvmstats.NumField("epoch", int64(r.Epoch))}})
+		}()
+	}
+	sc.OnEvent = func(e arbiter.Event) {
+		m.log.Warn().Str("chain", chains[e.Chain]).Str("member", names[e.Member]).Stringer("event", e.Kind).
+			Uint64("epoch", uint64(e.Epoch)).Str("detail", e.Detail).Msg("arbiter")
+	}
+	return arbiter.StartServer(sc)
+}
+
+// startArbiterActions starts applying the arbiter's decisions, once the
+// replication is running.
+func (m *Manager) startArbiterActions() {
+	if m.arb != nil && m.arb.client != nil {
+		m.arb.acting = true
+		go m.routineArbiterActions(m.arb)
+	}
+}
+
+// routineArbiterActions applies the arbiter's decisions in order.
+func (m *Manager) routineArbiterActions(l *arbiterLink) {
+	defer close(l.done)
+	for {
+		select {
+		case <-m.stopped:
+			return
+		case a := <-l.acts:
+			m.arbiterAct(l, a)
+		}
+	}
+}
+
+func (m *Manager) arbiterAct(l *arbiterLink, a arbiterAction) {
+	c := m.rep.chainNamed(a.chain)
+	if c == nil {
+		return
+	}
+	switch a.kind {
+	case arbiter.ActPromote:
+		if c.primary.Load() {
+			return // already leads (the configured primary at the first epoch)
+		}
+		t0 := time.Now()
+		if _, err := m.PromoteChainEpoch(a.chain, a.epoch); err != nil {
+			m.log.Error().Err(err).Str("chain", a.chain).Msg("arbiter: promotion failed")
+			return
+		}
+		m.log.Warn().Str("chain", a.chain).Uint64("epoch", a.epoch).Dur("took", time.Since(t0)).Msg("arbiter: promoted")
+	case arbiter.ActDemote:
+		if !c.primary.Load() {
+			return // a standby already: its replicator follows the new primary's epoch
+		}
+		if err := m.DemoteChain(a.chain, a.epoch); err != nil {
+			m.log.Error().Err(err).Str("chain", a.chain).Msg("arbiter: demotion failed")
+		}
+	case arbiter.ActYield:
+		m.yieldChain(l, c)
+	}
+}
+
+// yieldChain drains the chain for a planned switchover: RX stops admitting
+// it, and once its latch has released everything (the standby has all the
+// state behind the output), the arbiter is told; it then promotes the
+// standby and demotes this manager.
+func (m *Manager) yieldChain(l *arbiterLink, c *repChain) {
+	c.yielding.Store(true)
+	deadline := time.Now().Add(2 * time.Second)
+	quiet := time.Time{}
+	for time.Now().Before(deadline) {
+		if c.w.Load() == c.rd.Load() && c.release.Load() >= c.w.Load() {
+			if quiet.IsZero() {
+				quiet = time.Now()
+			} else if time.Since(quiet) > 20*time.Millisecond {
+				break // nothing in the latch for 20 ms: the chain is empty
+			}
+		} else {
+			quiet = time.Time{}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	id := arbiter.ChainID(arbiter.NameID(c.cfg.Chain))
+	if err := l.client.Yielded(id); err != nil {
+		m.log.Error().Err(err).Str("chain", c.cfg.Chain).Msg("arbiter: yielded")
+	}
+}
+
+// closeArbiter stops the client and server.
+func (m *Manager) closeArbiter() {
+	if m.arb == nil {
+		return
+	}
+	if m.arb.client != nil {
+		m.arb.client.Close()
+	}
+	if m.arb.server != nil {
+		m.arb.server.Close()
+	}
+	if m.arb.acting {
+		<-m.arb.done
+	}
+}
+
+// chainNamed finds a replicated chain by name.
+func (r *replication) chainNamed(name string) *repChain {
+	if r == nil {
+		return nil
+	}
+	for _, c := range r.chains {
+		if c.cfg.Chain == name {
+			return c
+		}
+	}
+	return nil
+}

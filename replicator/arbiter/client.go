@@ -1,0 +1,424 @@
+package arbiter
+
+// Client runs the Member state machine inside a member manager: one UDP
+// socket to the arbiter, one BFD session with it, a timerfd ticker. Its run
+// goroutine, per event:
+//
+//	datagram → message from the arbiter: Codec.Open, BFD Heard, Member.Step
+//	         → BFD: the session's Step
+//	tick     → BFD Tick, Member.Tick
+//	wake     → the manager's Yielded and ObserveEpoch calls, in order
+//	then: Member's Ready: each chain's Gate published FIRST (a fence or
+//	demotion takes effect before anything else happens), messages sealed
+//	and sent, the actions' callbacks (OnPromote, OnDemote, OnYield, OnFence);
+//	then BFD's Ready.
+//
+// Gate is the lock-free side: the manager's output path calls
+// Gate.Allowed (or Client.CanRelease) from any goroutine.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/reinforce-nfv/reinforce/replicator/bfd"
+)
+
+// Gate is the fencing check of one chain's output path: Allowed reports
+// whether this member may release the chain's output now. It is safe for
+// any number of goroutines, does not allocate, and costs a few atomic loads
+// and a monotonic clock read.
+type Gate struct {
+	base   time.Time     // the Client's clock origin
+	epoch  atomic.Uint64 // the member's epoch for the chain
+	seen   atomic.Uint64 // the highest epoch the manager reported (ObserveEpoch)
+	until  atomic.Int64  // ns since base; 0: may not release
+	closed atomic.Bool   // the Client stopped: never again
+}
+
+// Allowed reports whether the chain's output may be released now: this
+// member is its primary at the current epoch, has not yielded, and holds
+// an unexpired lease; and the manager has seen no higher epoch.
+func (g *Gate) Allowed() bool {
+	u := g.until.Load()
+	if u == 0 || g.seen.Load() > g.epoch.Load() || g.closed.Load() {
+		return false
+	}
+	return int64(time.Since(g.base)) < u
+}
+
+// Expiry returns when the last lease granted for the chain ends (zero Time
+// if none is held), for stats and tests.
+func (g *Gate) Expiry() time.Time {
+	u := g.until.Load()
+	if u == 0 {
+		return time.Time{}
+	}
+	return g.base.Add(time.Duration(u))
+}
+
+// set publishes the member's verdict. A fence (until 0) is stored first, so
+// a reader never sees a new epoch with an old lease.
+func (g *Gate) set(e Epoch, until time.Duration) {
+	if until <= 0 {
+		g.until.Store(0)
+		g.epoch.Store(uint64(e))
+		return
+	}
+	if g.epoch.Load() != uint64(e) {
+		g.until.Store(0)
+		g.epoch.Store(uint64(e))
+	}
+	g.until.Store(int64(until))
+}
+
+func (g *Gate) observe(e Epoch) {
+	for {
+		old := g.seen.Load()
+		if uint64(e) <= old || g.seen.CompareAndSwap(old, uint64(e)) {
+			return
+		}
+	}
+}
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Local is the UDP address to bind (zero: any address, any port).
+	Local netip.AddrPort
+	// Arbiter is the arbiter's UDP address.
+	Arbiter netip.AddrPort
+	// ID is this member's ID (NameID of its name).
+	ID MemberID
+	// Chains are the chains this member serves.
+	Chains []ChainID
+	PSK    []byte
+	// Profile is the BFD timing (ProfileDefault when zero); its Lease caps
+	// grants and sets the renewal interval unless Lease is set.
+	Profile Profile
+	Lease   time.Duration
+	// Tick is the timer period (DefaultTick); SlowTx BFD's interval while
+	// not Up (DefaultSlowTx).
+	Tick, SlowTx time.Duration
+	Seed         uint64
+	// The manager's actions (Member's ActionKind). They run on the run
+	// goroutine, AFTER the chain's Gate reflects the change: they must not
+	// block for long; they may call Yielded, ObserveEpoch, CanRelease and
+	// Stats.
+	OnPromote func(chain ChainID, epoch Epoch)
+	OnDemote  func(chain ChainID, epoch Epoch, primary MemberID)
+	OnYield   func(chain ChainID)
+	OnFence   func(chain ChainID, epoch Epoch)
+	OnBFD     func(bfd.Change)
+}
+
+// ClientStats is a snapshot of a Client's state and counters.
+type ClientStats struct {
+	Member   MemberCounters
+	BFDState bfd.State
+	BFD      bfd.Counters
+	Wire     WireCounters
+	Chains   []ClientChain
+}
+
+// ClientChain is one chain's state at the member.
+type ClientChain struct {
+	Chain ChainID
+	Role  Role
+	Epoch Epoch
+	// LeaseLeft is how long the lease still runs (0: none).
+	LeaseLeft time.Duration
+}
+
+type clientReq struct {
+	yielded bool // else observe
+	chain   ChainID
+	epoch   Epoch
+}
+
+// Client is a running member. Its methods are safe for concurrent use.
+type Client struct {
+	ep    *endpoint
+	cfg   ClientConfig
+	m     *Member
+	s     *bfd.Session
+	codec *Codec
+	gates map[ChainID]*Gate // read-only after start
+
+	wake  chan struct{}
+	reqMu sync.Mutex
+	reqs  []clientReq // guarded by reqMu
+
+	wire WireCounters // run goroutine only
+
+	mu    sync.Mutex
+	stats ClientStats // guarded by mu
+}
+
+// StartClient opens the socket and starts the member. Every chain starts as
+// a standby at epoch 0: nothing is released until the arbiter promotes this
+// member and grants it a lease.
+func StartClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Profile.DetectMult == 0 {
+		cfg.Profile = ProfileDefault
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = cfg.Profile.Lease
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = DefaultTick
+	}
+	if cfg.SlowTx == 0 {
+		cfg.SlowTx = DefaultSlowTx
+	}
+	if !cfg.Arbiter.IsValid() {
+		return nil, errors.New("arbiter client: no arbiter address")
+	}
+	codec, err := NewCodec(cfg.ID, cfg.PSK, wallSeq())
+	if err != nil {
+		return nil, err
+	}
+	m, err := NewMember(MemberConfig{ID: cfg.ID, Chains: cfg.Chains, Lease: cfg.Lease, FirstSeq: wallSeq()})
+	if err != nil {
+		return nil, err
+	}
+	sess, err := newSession(cfg.Profile, cfg.PSK, cfg.ID, cfg.Tick, cfg.SlowTx, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("arbiter client: %w", err)
+	}
+	ep, err := openEndpoint(cfg.Local, cfg.Tick)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{ep: ep, cfg: cfg, m: m, s: sess, codec: codec, gates: map[ChainID]*Gate{}, wake: make(chan struct{}, 1)}
+	for _, id := range cfg.Chains {
+		c.gates[id] = &Gate{base: ep.base}
+	}
+	c.publish()
+	ep.start(c.routineRun)
+	return c, nil
+}
+
+// Addr returns the address the socket is bound to.
+func (c *Client) Addr() netip.AddrPort { return c.ep.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// Close stops the client and closes every gate for good (a stopped client
+// renews no lease, and its manager should release nothing). It is
+// idempotent.
+func (c *Client) Close() error {
+	err := c.ep.close()
+	for _, g := range c.gates {
+		g.closed.Store(true)
+	}
+	return err
+}
+
+// Gate returns the chain's gate (nil for a chain not configured); cache it
+// in the output path.
+func (c *Client) Gate(chain ChainID) *Gate { return c.gates[chain] }
+
+// CanRelease reports whether this member may release chain's output now
+// (Gate.Allowed; false for an unknown chain). Allocation-free, safe for any
+// goroutine.
+func (c *Client) CanRelease(chain ChainID) bool {
+	g := c.gates[chain]
+	return g != nil && g.Allowed()
+}
+
+// Yielded is the manager's answer to OnYield: it stopped admitting the
+// chain's traffic and released all its held output. It does not block, and
+// may be called from OnYield itself.
+func (c *Client) Yielded(chain ChainID) error {
+	if c.gates[chain] == nil {
+		return fmt.Errorf("yielded chain %d: %w", chain, ErrUnknownChain)
+	}
+	c.request(clientReq{yielded: true, chain: chain})
+	return nil
+}
+
+// ObserveEpoch reports an epoch the manager saw for chain (in a replication
+// frame): above this member's, the chain's gate closes before ObserveEpoch
+// returns, and the member fences the chain. It does not block.
+func (c *Client) ObserveEpoch(chain ChainID, e Epoch) {
+	g := c.gates[chain]
+	if g == nil {
+		return
+	}
+	g.observe(e)
+	c.request(clientReq{chain: chain, epoch: e})
+}
+
+func (c *Client) request(r clientReq) {
+	c.reqMu.Lock()
+	c.reqs = append(c.reqs, r)
+	c.reqMu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the state and counters as of the last event.
+func (c *Client) Stats() ClientStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.stats
+	st.Chains = append([]ClientChain(nil), st.Chains...)
+	return st
+}
+
+// routineRun owns the state machines until close closes stop.
+func (c *Client) routineRun() {
+	ticks := 0
+	var reqs []clientReq
+	for {
+		select {
+		case <-c.ep.stop:
+			return
+		case d := <-c.ep.recv:
+			c.wire.Datagrams++
+			c.datagram(d)
+		case <-c.ep.tick:
+			c.s.Tick()
+			c.m.Tick(c.ep.now())
+			ticks++
+		case <-c.wake:
+			c.reqMu.Lock()
+			reqs, c.reqs = c.reqs, reqs[:0]
+			c.reqMu.Unlock()
+			for _, r := range reqs {
+				var err error
+				if r.yielded {
+					err = c.m.Yielded(r.chain)
+				} else {
+					err = c.m.ObserveEpoch(r.chain, r.epoch)
+				}
+				if err != nil {
+					c.wire.StepErrors++
+				}
+			}
+		}
+		if c.process() || ticks%10 == 0 {
+			c.publish()
+		}
+	}
+}
+
+func isArbiter(id MemberID) bool { return id == ArbiterID }
+
+func (c *Client) datagram(d datagram) {
+	if len(d.b) == 0 {
+		c.wire.Malformed++
+		return
+	}
+	switch d.b[0] {
+	case KindMsg:
+		_, m, err := c.codec.Open(d.b, isArbiter)
+		if err != nil {
+			c.wire.classify(err)
+			return
+		}
+		c.s.Heard()
+		if err := c.m.Step(c.ep.now(), m); err != nil {
+			c.wire.StepErrors++
+		}
+	case KindBFD:
+		if len(d.b) < bfdHeaderLen {
+			c.wire.Malformed++
+			return
+		}
+		if MemberID(binary.BigEndian.Uint32(d.b[1:])) != ArbiterID {
+			c.wire.Unknown++
+			return
+		}
+		raw := d.b[bfdHeaderLen:]
+		var p bfd.ControlPacket
+		if err := bfd.Decode(raw, &p); err != nil {
+			c.wire.Malformed++
+			return
+		}
+		if err := c.s.Step(&p, raw); err != nil {
+			if errors.Is(err, bfd.ErrAuth) {
+				c.wire.AuthFailed++
+			} else {
+				c.wire.StepErrors++
+			}
+		}
+	default:
+		c.wire.Malformed++
+	}
+}
+
+// process does what the state machines ask and reports whether the member
+// had anything to do.
+func (c *Client) process() (did bool) {
+	// Gates first: a fence, demotion or yield closes the gate before the
+	// arbiter or the manager is told; a promotion opens it only with a
+	// lease; a grant (which makes no Ready) extends it.
+	for id, g := range c.gates {
+		g.set(c.m.ReleaseUntil(id))
+	}
+	if c.m.HasReady() {
+		did = true
+		rd := c.m.Ready()
+		for _, msg := range rd.Messages {
+			c.ep.buf = c.codec.Seal(c.ep.buf[:0], ArbiterID, msg)
+			if c.ep.send(c.ep.buf, c.cfg.Arbiter) != nil {
+				c.wire.SendErrors++
+			}
+		}
+		for _, a := range rd.Actions {
+			switch a.Kind {
+			case ActPromote:
+				if c.cfg.OnPromote != nil {
+					c.cfg.OnPromote(a.Chain, a.Epoch)
+				}
+			case ActDemote:
+				if c.cfg.OnDemote != nil {
+					c.cfg.OnDemote(a.Chain, a.Epoch, a.Primary)
+				}
+			case ActYield:
+				if c.cfg.OnYield != nil {
+					c.cfg.OnYield(a.Chain)
+				}
+			case ActFence:
+				if c.cfg.OnFence != nil {
+					c.cfg.OnFence(a.Chain, a.Epoch)
+				}
+			}
+		}
+		c.m.Advance(rd)
+	}
+	brd := c.s.Ready()
+	for _, p := range brd.Packets {
+		c.ep.buf = append(bfdHeader(c.ep.buf[:0], c.cfg.ID), p...)
+		if c.ep.send(c.ep.buf, c.cfg.Arbiter) != nil {
+			c.wire.SendErrors++
+		}
+	}
+	for _, ch := range brd.Changes {
+		if c.cfg.OnBFD != nil {
+			c.cfg.OnBFD(ch)
+		}
+	}
+	c.s.Advance(brd)
+	return did
+}
+
+func (c *Client) publish() {
+	now := c.ep.now()
+	st := ClientStats{Member: c.m.Counters(), BFDState: c.s.State(), BFD: c.s.Counters(), Wire: c.wire}
+	st.Wire.RecvDropped = c.ep.dropped.Load()
+	for _, id := range c.cfg.Chains {
+		r, e := c.m.Role(id)
+		_, until := c.m.ReleaseUntil(id)
+		st.Chains = append(st.Chains, ClientChain{Chain: id, Role: r, Epoch: e, LeaseLeft: max(0, until-now)})
+	}
+	c.mu.Lock()
+	c.stats = st
+	c.mu.Unlock()
+}
