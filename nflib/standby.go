@@ -111,6 +111,7 @@ func (nf *NF) holdUntilPromoted() error {
 		break
 	}
 	nf.takeover = time.Now()
+	woke := state.MonoNs()
 	var err error
 	// The manager closed its handle before it sent Promote; the lock is
 	// free unless something else holds the file.
@@ -123,6 +124,10 @@ func (nf *NF) holdUntilPromoted() error {
 	if err != nil {
 		return fmt.Errorf("promotion: %w", err)
 	}
+	// Timed like a local takeover: promotion seen → first commit (the
+	// state file's takeover fields; T7 remote reads them).
+	nf.st.MarkTakeover(woke)
+	nf.firstCommit = true
 	fmt.Fprintf(os.Stderr, "%s: promoted: instance %d runs from the replicated state in %v\n", nf.tag, nf.instance,
 		time.Since(nf.takeover).Round(time.Microsecond))
 	return nil
