@@ -15,6 +15,7 @@ package manager
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
@@ -30,6 +31,9 @@ type arbiterLink struct {
 	acts   chan arbiterAction
 	done   chan struct{} // closed when routineArbiterActions ends
 	acting bool          // routineArbiterActions was started
+
+	mu         sync.Mutex
+	redirected map[string]chan struct{} // Switchover waits for its chain's redirect; guarded by mu
 }
 
 type arbiterAction struct {
@@ -79,7 +83,9 @@ func (m *Manager) startArbiter() error {
 		for _, c := range m.rep.chains {
 			g := cl.Gate(arbiter.ChainID(arbiter.NameID(c.cfg.Chain)))
 			c.gate = g.Allowed
-			c.observe = func(e uint64) { cl.ObserveEpoch(arbiter.ChainID(arbiter.NameID(c.cfg.Chain)), arbiter.Epoch(e)) }
+			id := arbiter.ChainID(arbiter.NameID(c.cfg.Chain))
+			c.observe = func(e uint64) { cl.ObserveEpoch(id, arbiter.Epoch(e)) }
+			c.standbyReady = func(e uint64, ready bool) { cl.SetStandbyReady(id, arbiter.Epoch(e), ready) }
 		}
 		// Actions wait in l.acts until Start has started replication
 		// (startArbiterActions): a demotion needs the chain's Node.
@@ -125,6 +131,12 @@ func (m *Manager) startArbiterServer() (*arbiter.Server, error) {
 				return
 			}
 			m.Stats.Redirects.Add(1)
+			m.arb.mu.Lock()
+			if ch := m.arb.redirected[chain]; ch != nil {
+				close(ch)
+				delete(m.arb.redirected, chain)
+			}
+			m.arb.mu.Unlock()
 			m.log.Warn().Str("chain", chain).Str("to", member).Uint64("epoch", uint64(r.Epoch)).Int("port", port).
 				Msg("ARBITER: traffic redirected to the chain's new primary")
 			m.RecordEvent(onvmstats.Event{Message: "Chain redirected", Source: []onvmstats.Field{
@@ -189,12 +201,62 @@ func (m *Manager) arbiterAct(l *arbiterLink, a arbiterAction) {
 	}
 }
 
-// yieldChain drains the chain for a planned switchover: RX stops admitting
-// it, and once its latch has released everything (the standby has all the
-// state behind the output), the arbiter is told; it then promotes the
+// Switchover hands chain to its standby server with no loss; this manager
+// must be the arbiter (the ingress). Its RX stops polling, so new input
+// waits in the ports' own queues; what is already inside this manager
+// reaches the old primary; the arbiter asks the old primary to yield (it
+// drains: everything it admitted is released once the standby has the
+// state behind it), promotes the standby at a new epoch without waiting
+// out a lease, demotes the old primary, and redirects the chain here; then
+// RX resumes towards the new primary. The pause lasts a few milliseconds;
+// the ports' queues must hold that much traffic.
+func (m *Manager) Switchover(chain string) error {
+	if m.arb == nil || m.arb.server == nil {
+		return fmt.Errorf("switchover of chain %q: this manager is not the arbiter ([arbiter] serve)", chain)
+	}
+	done := make(chan struct{})
+	m.arb.mu.Lock()
+	if m.arb.redirected == nil {
+		m.arb.redirected = map[string]chan struct{}{}
+	}
+	if m.arb.redirected[chain] != nil {
+		m.arb.mu.Unlock()
+		return fmt.Errorf("switchover of chain %q: one is in progress", chain)
+	}
+	m.arb.redirected[chain] = done
+	m.arb.mu.Unlock()
+	defer func() {
+		m.arb.mu.Lock()
+		if m.arb.redirected[chain] == done {
+			delete(m.arb.redirected, chain)
+		}
+		m.arb.mu.Unlock()
+	}()
+	m.rxPaused.Store(true)
+	defer func() {
+		m.rxPaused.Store(false)
+		m.rxBell.Ring()
+	}()
+	time.Sleep(2 * time.Millisecond) // this manager's own rings drain towards the old primary
+	t0 := time.Now()
+	if err := m.arb.server.Switchover(arbiter.ChainID(arbiter.NameID(chain))); err != nil {
+		return fmt.Errorf("switchover of chain %q: %w", chain, err)
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		return fmt.Errorf("switchover of chain %q: no redirect within 2 s", chain)
+	}
+	m.log.Warn().Str("chain", chain).Dur("took", time.Since(t0)).Msg("ARBITER: planned switchover done")
+	return nil
+}
+
+// yieldChain drains the chain for a planned switchover: the ingress holds
+// new input back (Switchover); once nothing more has come out of the chain
+// for 20 ms and its latch has released everything (the standby has all
+// the state behind the output), the arbiter is told; it then promotes the
 // standby and demotes this manager.
 func (m *Manager) yieldChain(l *arbiterLink, c *repChain) {
-	c.yielding.Store(true)
 	deadline := time.Now().Add(2 * time.Second)
 	quiet := time.Time{}
 	for time.Now().Before(deadline) {

@@ -310,6 +310,12 @@ func (m *Manager) serveOperator(c *net.UnixConn, rd *bufio.Reader, req ctlmsg.Re
 			if err != nil {
 				resp = ctlmsg.Response{Error: err.Error()}
 			}
+		case "switchover":
+			if len(req.Args) != 1 {
+				resp = ctlmsg.Response{Error: "switchover takes one argument: the chain's name"}
+			} else if err := m.Switchover(req.Args[0]); err != nil {
+				resp = ctlmsg.Response{Error: err.Error()}
+			}
 		case "promote":
 			// A manual promotion of a remote standby chain (replicate_promote.go).
 			if len(req.Args) != 1 {

@@ -107,6 +107,8 @@ type Manager struct {
 	web       *webServer   // nil outside web mode
 	rep       *replication // nil without [replication] chains (replicate.go)
 	arb       *arbiterLink // nil without [arbiter] (arbiter.go)
+	vip       vipAnnouncer // [arbiter] vip: announced at promotion (vip.go)
+	rxPaused  atomic.Bool  // RX polls no port (Switchover)
 
 	Stats Counters
 }
@@ -122,6 +124,9 @@ type Counters struct {
 	Promotions, Demotions atomic.Uint64
 	// Redirects: chains this ingress moved to a new primary (the arbiter's).
 	Redirects atomic.Uint64
+	// VIPAnnouncements: gratuitous ARPs and neighbour advertisements of the
+	// virtual addresses sent at promotions (vip.go).
+	VIPAnnouncements atomic.Uint64
 }
 
 type edge struct{ prod, cons shm.OwnerID }

@@ -158,8 +158,9 @@ type repChain struct {
 	// observe tells the arbiter's client of a higher epoch the replicator
 	// saw (its gate closes at once); nil without an arbiter.
 	observe func(epoch uint64)
-	// yielding: a planned switchover drains the chain; RX admits none of it.
-	yielding atomic.Bool
+	// standbyReady tells the arbiter's client whether this standby has
+	// caught up in epoch; nil without an arbiter.
+	standbyReady func(epoch uint64, ready bool)
 
 	// idle: the round loop sleeps (sleepIdle); holdOutput sends on wake.
 	idle atomic.Bool
@@ -359,13 +360,17 @@ func (c *repChain) startNode(primary bool) error {
 // nd is the chain's current replicator Node (nil before start).
 func (c *repChain) nd() *replicator.Node { return c.nodeP.Load() }
 
-// roleName is the chain's role here now: its configured one, or
-// "promoted" for a standby chain promoted here (PromoteChain).
+// roleName is the chain's role here now: "primary" (configured),
+// "promoted" (a standby promoted here: PromoteChain), or "standby"
+// (configured, or demoted: DemoteChain).
 func (c *repChain) roleName() string {
-	if c.promoted.Load() {
+	switch {
+	case c.primary.Load() && c.promoted.Load():
 		return "promoted"
+	case c.primary.Load():
+		return string(config.RepPrimary)
 	}
-	return string(c.cfg.Role)
+	return string(config.RepStandby)
 }
 
 // repStatusEvery is how often status changes are looked for (events and
@@ -376,6 +381,10 @@ const repStatusEvery = 20 * time.Millisecond
 func (r *replication) routineStatus() {
 	defer r.wg.Done()
 	last := make([]string, len(r.chains))
+	lastReady := make([]struct {
+		epoch uint64
+		ready bool
+	}, len(r.chains))
 	t := time.NewTicker(repStatusEvery)
 	defer t.Stop()
 	warned := map[InstanceID]bool{}
@@ -384,7 +393,17 @@ func (r *replication) routineStatus() {
 			r.checkInstances(warned)
 		}
 		for i, c := range r.chains {
-			st := c.status(c.nd().Stats())
+			ns := c.nd().Stats()
+			if c.standbyReady != nil {
+				// The arbiter promotes only a standby that has joined the
+				// primary's stream (installed its snapshot) in this epoch.
+				ready := !c.primary.Load() && ns.Joined
+				if ready != lastReady[i].ready || uint64(ns.Epoch) != lastReady[i].epoch || n%50 == 0 {
+					c.standbyReady(uint64(ns.Epoch), ready)
+					lastReady[i].ready, lastReady[i].epoch = ready, uint64(ns.Epoch)
+				}
+			}
+			st := c.status(ns)
 			if st == last[i] {
 				continue
 			}
@@ -530,7 +549,7 @@ func (r *replication) admit(c *shm.Cache, s shm.Slot, chain uint16) bool {
 		return true
 	}
 	ch := r.byChain[chain].Load()
-	if ch == nil || (ch.w.Load()-ch.rd.Load() < ch.quota && !ch.discard.Load() && !ch.yielding.Load()) {
+	if ch == nil || (ch.w.Load()-ch.rd.Load() < ch.quota && !ch.discard.Load()) {
 		return true
 	}
 	ch.st.rxDrops.Add(1)

@@ -166,6 +166,7 @@ func (m *Manager) PromoteChainEpoch(name string, epoch uint64) (missing []uint16
 	m.RecordEvent(onvmstats.Event{Message: "Chain promoted", Source: []onvmstats.Field{
 		onvmstats.StrField("type", "REPLICATION"), onvmstats.StrField("chain", name),
 		onvmstats.NumField("epoch", int64(epoch))}})
+	m.announceVIP(name) // without an ingress, the clients follow the virtual addresses (vip.go)
 	return missing, nil
 }
 

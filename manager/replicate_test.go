@@ -25,15 +25,23 @@ import (
 
 const repFlows = 4
 
-// freeUDP returns a loopback UDP address nobody listens on right now.
+// freeUDP returns a loopback UDP address nobody listens on right now,
+// below the kernel's ephemeral range (32768 and up by default): a manager
+// that rebinds its replication port (a demotion restarts its Node) must
+// not find it taken by some other test's socket bound to port 0 meanwhile.
 func freeUDP(t testing.TB) netip.AddrPort {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			continue
+		}
+		c.Close()
+		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort()
+	t.Fatal("no free UDP port in 20000..31999")
+	return netip.AddrPort{}
 }
 
 // udpRelay forwards datagrams between two replication endpoints with a
@@ -131,7 +139,8 @@ func repManagerWith(t testing.TB, role config.RepRole, local, peer netip.AddrPor
 		edit(&cfg)
 	}
 	p := &memPort{id: 0}
-	m, err := manager.New(cfg, manager.Options{Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Str("mgr", cfg.Manager.Name).Logger()
+	m, err := manager.New(cfg, manager.Options{Log: log,
 		SocketPath: filepath.Join(t.TempDir(), "ctl.sock"), Ports: []port.Port{p},
 		NFEnv: []string{"REINFORCE_TEST_CHILD=nf", "NF_DO=txstamp"}})
 	if err != nil {

@@ -146,7 +146,14 @@ func (m *Manager) routineRX() {
 	}
 	rates := nullRates(&m.cfg)
 	empty := 0
+	paused := func() bool { return stop() || !m.rxPaused.Load() }
 	for !m.stopping.Load() {
+		if m.rxPaused.Load() {
+			// A planned switchover holds the input in the ports' own
+			// queues (Manager.Switchover): nothing is polled meanwhile.
+			w.WaitFor(paused, time.Millisecond)
+			continue
+		}
 		dp := m.dp.Load()
 		got := 0
 		for _, p := range dp.ports {

@@ -93,6 +93,7 @@ type ManagerDrops struct {
 	NFDeaths, NFRegistrations                                                   uint64
 	Failovers, Takeovers, Hangs                                                 uint64
 	Promotions, Demotions, Redirects                                            uint64
+	VIPAnnouncements                                                            uint64
 }
 
 // PoolStats describe the packet pool.
@@ -146,7 +147,8 @@ func (m *Manager) Snapshot() Snapshot {
 		TXRingFull: st.TXRingFull.Load(), TXPortDrop: st.TXPortDrop.Load(), BadHandovers: st.BadHandovers.Load(),
 		NFDeaths: st.NFDeaths.Load(), NFRegistrations: st.NFRegistrations.Load(),
 		Failovers: st.Failovers.Load(), Takeovers: st.Takeovers.Load(), Hangs: st.Hangs.Load(),
-		Promotions: st.Promotions.Load(), Demotions: st.Demotions.Load(), Redirects: st.Redirects.Load()}
+		Promotions: st.Promotions.Load(), Demotions: st.Demotions.Load(), Redirects: st.Redirects.Load(),
+		VIPAnnouncements: st.VIPAnnouncements.Load()}
 	s.Pool = PoolStats{Slots: m.pool.Capacity(), Free: m.pool.FreeCount()}
 	return s
 }

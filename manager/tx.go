@@ -61,7 +61,7 @@ func (m *Manager) routineTX() {
 	rings := ringHandles{r: make([]*shm.Ring, r.NumRings()), m: r}
 	var dp *dataPlane
 	ready := func() bool {
-		if m.stopping.Load() || m.dp.Load() != dp || owed > 0 || (m.rep != nil && m.rep.releasable()) {
+		if m.stopping.Load() || m.dp.Load() != dp || owed > 0 || (m.rep != nil && m.rep.releasable()) || m.vip.owed.Load() != 0 {
 			return true
 		}
 		for _, src := range dp.txRings {
@@ -88,6 +88,9 @@ func (m *Manager) routineTX() {
 			}
 		}
 		got := 0
+		if m.vip.owed.Load() != 0 {
+			got += m.sendVIP(c, dp) // virtual address announcements at a promotion (vip.go)
+		}
 		if m.rep != nil {
 			got += m.rep.flushLatches(c, dp) // output whose state the standby acknowledged
 		}

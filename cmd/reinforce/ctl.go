@@ -30,8 +30,10 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case len(cmd) == 1 && cmd[0] == "stats":
 		req = ctlmsg.Request{Cmd: "stats"}
-	case len(cmd) == 2 && cmd[0] == "promote":
-		req = ctlmsg.Request{Cmd: "promote", Args: cmd[1:]}
+	case len(cmd) == 2 && (cmd[0] == "promote" || cmd[0] == "switchover"):
+		req = ctlmsg.Request{Cmd: cmd[0], Args: cmd[1:]}
+	case len(cmd) == 2 && cmd[0] == "stop":
+		req = ctlmsg.Request{Cmd: "stop", Args: cmd[1:]}
 	default:
 		fmt.Fprint(stderr, usage)
 		return 2

@@ -13,6 +13,10 @@ package config
 //	psk = "at least 16 bytes, the same everywhere"
 //	profile = "default"            # BFD 1 ms x 3; "loaded": 2 ms x 3
 //	lease_ms = 6                   # 0: the profile's (6 ms, loaded 12 ms)
+//	vip = ["10.0.0.100", "fd00::100"]   # optional: addresses taken over at promotion
+//	vip_mac = "02:52:46:00:00:01"  # optional: default the vip_port's own MAC
+//	vip_port = 1                   # the [[port]] facing the clients
+//	vip_announce = 3               # announcements, 10 ms apart (0: 3)
 //
 //	# the arbiter (ingress)
 //	[arbiter]
@@ -28,6 +32,7 @@ package config
 //	addresses = ["10.0.1.2:7501", "10.0.2.2:7501"]   # optional, until each is heard
 
 import (
+	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -39,6 +44,13 @@ import (
 const (
 	MaxArbiterLease  = time.Minute
 	MaxArbiterMargin = time.Second
+	// MaxVIPs bounds vip: the frames of one announcement fit one burst.
+	MaxVIPs = 16
+	// DefaultVIPAnnounce and MaxVIPAnnounce: how many times each address is
+	// announced at a promotion (vip_announce); a few cover a lost frame,
+	// more only delay nothing and flood the segment.
+	DefaultVIPAnnounce = 3
+	MaxVIPAnnounce     = 100
 )
 
 // Arbiter is the [arbiter] table. The zero value configures no arbiter.
@@ -61,6 +73,19 @@ type Arbiter struct {
 	Margin time.Duration
 	// Chains are the chains the arbiter decides for ([[arbiter.chain]]), with Serve only.
 	Chains []ArbiterChain
+
+	// VIP are the virtual addresses (vip, IPv4 and/or IPv6) this manager takes over
+	// when one of its replicated chains is promoted here, where no ingress redirects
+	// the traffic: gratuitous ARP / unsolicited neighbour advertisements out of
+	// VIPPort. Not on the arbiter.
+	VIP []netip.Addr
+	// VIPMAC is the MAC the announcements bind VIP to (vip_mac); zero: VIPPort's own.
+	VIPMAC [6]byte
+	// VIPPort is the [[port]] facing the clients (vip_port), required with VIP.
+	VIPPort int
+	// VIPAnnounce is how many times the set is announced, 10 ms apart (vip_announce),
+	// 1..MaxVIPAnnounce; 0 takes DefaultVIPAnnounce.
+	VIPAnnounce int
 }
 
 // ArbiterChain is one [[arbiter.chain]] entry.
@@ -100,6 +125,14 @@ func (a *Arbiter) ArbiterProfile() (p arbiter.Profile, lease, margin time.Durati
 	return p, lease, margin
 }
 
+// VIPAnnouncements returns how many times the VIP set is announced at a promotion.
+func (a *Arbiter) VIPAnnouncements() int {
+	if a.VIPAnnounce == 0 {
+		return DefaultVIPAnnounce
+	}
+	return a.VIPAnnounce
+}
+
 // ArbiterPort returns the ingress port leading to member for chain.
 func (c *Config) ArbiterPort(chain, member string) (int, bool) {
 	for _, ac := range c.Arbiter.Chains {
@@ -125,6 +158,33 @@ func (d *decoder) arbiter(a *Arbiter, key string, t map[string]any) {
 		"profile":   d.str(&a.Profile),
 		"lease_ms":  d.duration(&a.Lease, time.Millisecond),
 		"margin_us": d.duration(&a.Margin, time.Microsecond),
+		"vip": func(key string, v any) {
+			var ss []string
+			d.strList(&ss)(key, v)
+			a.VIP = make([]netip.Addr, len(ss))
+			for i, s := range ss {
+				ip, err := netip.ParseAddr(s)
+				if err != nil && s != "" {
+					d.r.fail(indexKey(key, i), "%q is not an IPv4 or IPv6 address (e.g. \"10.0.0.100\" or \"fd00::100\")", s)
+				}
+				a.VIP[i] = ip
+			}
+		},
+		"vip_mac": func(key string, v any) {
+			s, ok := v.(string)
+			if !ok {
+				d.r.fail(key, "must be a string \"xx:xx:xx:xx:xx:xx\", got %s", typeName(v))
+				return
+			}
+			hw, err := net.ParseMAC(s)
+			if err != nil || len(hw) != 6 {
+				d.r.fail(key, "%q is not an Ethernet MAC address (e.g. \"02:52:46:00:00:01\")", s)
+				return
+			}
+			a.VIPMAC = [6]byte(hw)
+		},
+		"vip_port":     d.integer(&a.VIPPort),
+		"vip_announce": d.integer(&a.VIPAnnounce),
 		"chain": func(key string, v any) {
 			if ts, ok := d.tables(key, v); ok {
 				a.Chains = make([]ArbiterChain, len(ts))
@@ -134,6 +194,15 @@ func (d *decoder) arbiter(a *Arbiter, key string, t map[string]any) {
 			}
 		},
 	})
+	_, hasVIP := t["vip"]
+	if _, ok := t["vip_port"]; hasVIP && !ok {
+		d.r.fail(joinKey(key, "vip_port"), "missing; vip needs vip_port, the [[port]] facing the clients")
+	}
+	for _, k := range []string{"vip_mac", "vip_port", "vip_announce"} {
+		if _, ok := t[k]; ok && !hasVIP {
+			d.r.fail(joinKey(key, k), "without vip: list the virtual addresses to take over")
+		}
+	}
 }
 
 func (d *decoder) arbiterChain(key string, t map[string]any) ArbiterChain {
@@ -158,6 +227,7 @@ func (d *decoder) arbiterChain(key string, t map[string]any) ArbiterChain {
 
 func (c *Config) checkArbiter(r *reporter) {
 	a := &c.Arbiter
+	c.checkVIP(r)
 	if !a.IsServer() && !a.IsMember() {
 		if a.PSK != "" || a.Member != "" || a.Local.IsValid() || len(a.Chains) > 0 {
 			r.errorf("arbiter", "needs address (this manager is a member) or serve (this manager is the arbiter)")
@@ -252,6 +322,59 @@ func (c *Config) checkArbiter(r *reporter) {
 				r.errorf(indexKey(key+".addresses", k), "needs a non-zero port")
 			}
 		}
+	}
+}
+
+// checkVIP checks the virtual address set. It is a member's (or, promoted by an
+// operator, any replicating manager's): the arbiter is the ingress, which moves
+// traffic by redirecting it.
+func (c *Config) checkVIP(r *reporter) {
+	a := &c.Arbiter
+	if len(a.VIP) == 0 {
+		// The decoder reports these keys present without vip; this catches a
+		// Config built in code (the reporter keeps one error per key).
+		for _, f := range []struct {
+			key string
+			set bool
+		}{{"arbiter.vip_mac", a.VIPMAC != [6]byte{}}, {"arbiter.vip_port", a.VIPPort != 0}, {"arbiter.vip_announce", a.VIPAnnounce != 0}} {
+			if f.set {
+				r.errorf(f.key, "without vip: list the virtual addresses to take over")
+			}
+		}
+		return
+	}
+	if a.IsServer() {
+		r.errorf("arbiter.vip", "the arbiter (serve) is the ingress: it redirects traffic, it takes over no address")
+	}
+	if len(c.Replication.Chains) == 0 {
+		r.errorf("arbiter.vip", "this manager replicates no chain ([[replication.chain]]): no promotion here would announce it")
+	}
+	if len(a.VIP) > MaxVIPs {
+		r.errorf("arbiter.vip", "lists %d addresses; at most %d", len(a.VIP), MaxVIPs)
+	}
+	for i, ip := range a.VIP {
+		key := indexKey("arbiter.vip", i)
+		switch {
+		case !ip.IsValid():
+			// reported by the decoder
+		case ip.Zone() != "":
+			r.errorf(key, "%s: no zone; the port says where it is announced", ip)
+		case ip.Is4In6():
+			r.errorf(key, "%s: write the IPv4 address as such", ip)
+		case ip.IsUnspecified() || ip.IsMulticast() || ip.IsLoopback() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+			r.errorf(key, "%s is not a unicast address a host can own", ip)
+		case slices.Contains(a.VIP[:i], ip):
+			r.errorf(key, "%s is listed twice", ip)
+		}
+	}
+	if m := a.VIPMAC; m != ([6]byte{}) && m[0]&1 != 0 {
+		r.errorf("arbiter.vip_mac", "%s is a multicast (group) address; an address binding needs a unicast MAC", net.HardwareAddr(m[:]))
+	}
+	if _, ok := c.Port(a.VIPPort); !ok {
+		r.errorf("arbiter.vip_port", "port %d is not a configured [[port]] (ports: %s)", a.VIPPort, c.portIDs())
+	}
+	if a.VIPAnnounce < 0 || a.VIPAnnounce > MaxVIPAnnounce {
+		r.errorf("arbiter.vip_announce", "%d out of range 0..%d (0: %d)", a.VIPAnnounce, MaxVIPAnnounce, DefaultVIPAnnounce)
 	}
 }
 

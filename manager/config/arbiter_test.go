@@ -198,3 +198,117 @@ profile = "loaded"
 		t.Fatalf("%+v", cc)
 	}
 }
+
+const vipBase = repBase + `
+[[port]]
+id = 0
+
+[[port]]
+id = 1
+
+[replication]
+psk = "0123456789abcdef"
+
+[[replication.chain]]
+chain = "c0"
+role = "standby"
+local = "127.0.0.1:7400"
+peer = "127.0.0.1:7401"
+`
+
+func TestVIPParses(t *testing.T) {
+	cfg := wantOK(t, vipBase+`
+[arbiter]
+address = "10.0.0.1:7500"
+member = "b"
+psk = "0123456789abcdef"
+vip = ["10.0.0.100", "fd00::100"]
+vip_mac = "02:52:46:00:00:01"
+vip_port = 1
+vip_announce = 5
+`)
+	a := cfg.Arbiter
+	if !slices.Equal(a.VIP, []netip.Addr{netip.MustParseAddr("10.0.0.100"), netip.MustParseAddr("fd00::100")}) ||
+		a.VIPMAC != [6]byte{2, 0x52, 0x46, 0, 0, 1} || a.VIPPort != 1 || a.VIPAnnouncements() != 5 {
+		t.Fatalf("%+v", a)
+	}
+	c2 := cfg.Clone()
+	c2.Arbiter.VIP[0] = netip.MustParseAddr("10.9.9.9")
+	if cfg.Arbiter.VIP[0] != netip.MustParseAddr("10.0.0.100") {
+		t.Fatal("Clone shares the VIP list")
+	}
+	// Without an arbiter (promotions by the operator), the MAC and the count
+	// defaulted; vip_port 0 is a port like any other.
+	cfg = wantOK(t, vipBase+`
+[arbiter]
+vip = ["fd00::100"]
+vip_port = 0
+`)
+	if a := cfg.Arbiter; len(a.VIP) != 1 || a.VIPMAC != ([6]byte{}) || a.VIPPort != 0 || a.VIPAnnouncements() != DefaultVIPAnnounce {
+		t.Fatalf("%+v", a)
+	}
+	if cfg := wantOK(t, vipBase); len(cfg.Arbiter.VIP) != 0 {
+		t.Fatal("a VIP by default")
+	}
+}
+
+func TestVIPErrorsNameLineAndKey(t *testing.T) {
+	// vipBase ends on line 34.
+	wantErrors(t, vipBase+`
+[arbiter]
+vip = ["10.0.0.100", "nope", "224.0.0.1", "10.0.0.100", "::", "fe80::1%eth0", "::ffff:10.0.0.1", "127.0.0.1"]
+vip_mac = "01:00:5e:00:00:01"
+vip_port = 7
+vip_announce = 101
+`,
+		`cfg.toml:37: arbiter.vip[1]: "nope" is not an IPv4 or IPv6 address (e.g. "10.0.0.100" or "fd00::100")`,
+		`cfg.toml:37: arbiter.vip[2]: 224.0.0.1 is not a unicast address a host can own`,
+		`cfg.toml:37: arbiter.vip[3]: 10.0.0.100 is listed twice`,
+		`cfg.toml:37: arbiter.vip[4]: :: is not a unicast address a host can own`,
+		`cfg.toml:37: arbiter.vip[5]: fe80::1%eth0: no zone; the port says where it is announced`,
+		`cfg.toml:37: arbiter.vip[6]: ::ffff:10.0.0.1: write the IPv4 address as such`,
+		`cfg.toml:37: arbiter.vip[7]: 127.0.0.1 is not a unicast address a host can own`,
+		`cfg.toml:38: arbiter.vip_mac: 01:00:5e:00:00:01 is a multicast (group) address; an address binding needs a unicast MAC`,
+		`cfg.toml:39: arbiter.vip_port: port 7 is not a configured [[port]] (ports: 0, 1)`,
+		`cfg.toml:40: arbiter.vip_announce: 101 out of range 0..100 (0: 3)`,
+	)
+	wantErrors(t, vipBase+`
+[arbiter]
+vip = ["10.0.0.100"]
+vip_mac = "02:52:46"
+`,
+		`cfg.toml:36: arbiter.vip_port: missing; vip needs vip_port, the [[port]] facing the clients`,
+		`cfg.toml:38: arbiter.vip_mac: "02:52:46" is not an Ethernet MAC address (e.g. "02:52:46:00:00:01")`,
+	)
+	wantErrors(t, vipBase+`
+[arbiter]
+vip_port = 1
+vip_announce = 2
+`,
+		`cfg.toml:37: arbiter.vip_port: without vip: list the virtual addresses to take over`,
+		`cfg.toml:38: arbiter.vip_announce: without vip: list the virtual addresses to take over`,
+	)
+	// A manager replicating nothing is never promoted; the arbiter takes over nothing.
+	wantErrors(t, arbBase+`
+[arbiter]
+vip = ["10.0.0.100"]
+vip_port = 1
+`,
+		`cfg.toml:16: arbiter.vip: this manager replicates no chain ([[replication.chain]]): no promotion here would announce it`,
+	)
+	wantErrors(t, arbBase+`
+[arbiter]
+serve = "127.0.0.1:7500"
+psk = "0123456789abcdef"
+vip = ["10.0.0.100"]
+vip_port = 1
+
+[[arbiter.chain]]
+chain = "c0"
+members = ["a", "b"]
+primary = "a"
+ports = [1, 0]
+`,
+		`cfg.toml:18: arbiter.vip: the arbiter (serve) is the ingress: it redirects traffic, it takes over no address`,
+	)
+}

@@ -276,6 +276,7 @@ func (c Config) Clone() Config {
 		out.Replication.Chains[i].Instances = slices.Clone(out.Replication.Chains[i].Instances)
 	}
 	out.Arbiter.Chains = slices.Clone(c.Arbiter.Chains)
+	out.Arbiter.VIP = slices.Clone(c.Arbiter.VIP)
 	for i := range out.Arbiter.Chains {
 		ac := &out.Arbiter.Chains[i]
 		ac.Members, ac.Ports, ac.Addresses = slices.Clone(ac.Members), slices.Clone(ac.Ports), slices.Clone(ac.Addresses)

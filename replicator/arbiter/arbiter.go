@@ -7,7 +7,10 @@ package arbiter
 //	                 release what it holds; Yielded → promote at once; timeout or
 //	                 primary down → failover
 //	phase failover   (primary declared down) no more grants at this epoch; once
-//	                 now ≥ lease bound and the standby is live: epoch+1, promote it
+//	                 now ≥ lease bound: epoch+1, promote the standby if it is
+//	                 live and READY (joined the primary's replication stream at
+//	                 this epoch); else, if the primary is live again, re-promote
+//	                 it; else wait for either
 //
 // The lease bound is the last grant's send time + D + margin: the member counts
 // its lease from before it sent the request the grant answers, so on any clock
@@ -15,6 +18,7 @@ package arbiter
 // (docs/arbiter.md, "Why the lease bound is safe").
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -30,6 +34,9 @@ var (
 	ErrUnexpected    = errors.New("unexpected message")
 	ErrBusy          = errors.New("chain is failing over or switching over")
 	ErrNoStandby     = errors.New("standby is not live")
+	// ErrStandbyNotReady: the standby has not reported that it joined the
+	// primary's replication stream at the current epoch.
+	ErrStandbyNotReady = errors.New("standby has not caught up (not ready)")
 )
 
 // ChainConfig is one chain the arbiter decides for.
@@ -99,22 +106,27 @@ type EventKind uint8
 
 // Event kinds.
 const (
-	EventPrimaryDown  EventKind = iota + 1 // the primary was declared down: failover starts
-	EventStandbyDown                       // the standby was declared down: the chain is unprotected
-	EventMemberUp                          // a member was declared up
-	EventPromoting                         // epoch raised, Member promoted (Detail: why)
-	EventNoStandby                         // failover due but the standby is not live: nothing promoted
-	EventPromoteAcked                      // Member acknowledged Promote
-	EventDemoteAcked                       // Member acknowledged Demote
-	EventYieldStarted                      // Switchover sent Yield
-	EventYielded                           // the primary yielded
-	EventYieldTimeout                      // no Yielded in time: falling back to the lease wait
-	EventAdopted                           // a member reported a higher epoch (arbiter restart): adopted
+	EventPrimaryDown     EventKind = iota + 1 // the primary was declared down: failover starts
+	EventStandbyDown                          // the standby was declared down: the chain is unprotected
+	EventMemberUp                             // a member was declared up
+	EventPromoting                            // epoch raised, Member promoted (Detail: why)
+	EventNoStandby                            // failover due but the standby is not live: nothing promoted
+	EventPromoteAcked                         // Member acknowledged Promote
+	EventDemoteAcked                          // Member acknowledged Demote
+	EventYieldStarted                         // Switchover sent Yield
+	EventYielded                              // the primary yielded
+	EventYieldTimeout                         // no Yielded in time: falling back to the lease wait
+	EventAdopted                              // a member reported a higher epoch (arbiter restart): adopted
+	EventNoReadyStandby                       // failover due but the standby is not ready at the epoch: nothing promoted
+	EventStandbyReady                         // the standby reported it joined the primary at Epoch
+	EventStandbyNotReady                      // the standby reported it is not (or no longer) ready at Epoch
+	EventStateLost                            // a restarted primary re-promoted with its rebuilt state, no ready standby: state lost
 )
 
 func (k EventKind) String() string {
 	return [...]string{"?", "primary-down", "standby-down", "member-up", "promoting", "no-standby",
-		"promote-acked", "demote-acked", "yield-started", "yielded", "yield-timeout", "adopted"}[min(int(k), 11)]
+		"promote-acked", "demote-acked", "yield-started", "yielded", "yield-timeout", "adopted",
+		"no-ready-standby", "standby-ready", "standby-not-ready", "state-lost"}[min(int(k), 15)]
 }
 
 // Event reports a protocol event for logs and stats.
@@ -143,6 +155,7 @@ type Ready struct {
 type Counters struct {
 	Grants, Refused                  uint64 // lease requests granted / refused
 	Promotions, Failovers            uint64 // epochs raised; of which after a primary failure
+	Returns, StateLost               uint64 // failovers (counted above) that re-promoted the returning primary; of which it had restarted
 	Switchovers, YieldTimeouts       uint64 // completed by Yielded; fell back to the lease wait
 	PromotesSent, DemotesSent        uint64
 	YieldsSent                       uint64
@@ -160,6 +173,9 @@ type ChainStatus struct {
 	// demotion at Epoch.
 	PrimaryAcked, StandbyAcked bool
 	PrimaryLive, StandbyLive   bool
+	// StandbyReady: the standby reported that it joined the primary's
+	// replication stream at Epoch (and has not been down or restarted since).
+	StandbyReady bool
 }
 
 type chain struct {
@@ -178,8 +194,18 @@ type chain struct {
 	// Yielding.
 	yieldDeadline time.Duration
 	nextYield     time.Duration
-	noStandby     bool // EventNoStandby reported for this failover
+	// ready[i]: the epoch member i last reported itself a ready standby at
+	// (0: not ready). Ready only while it equals epoch.
+	ready [2]Epoch
+	// holder is the incarnation of the primary that holds the chain's state
+	// at epoch (the ready standby promoted, or the first to acknowledge);
+	// 0: unknown. A returning primary of another incarnation rebuilt its
+	// state from nothing.
+	holder  uint64
+	waiting EventKind // the reason reported for not promoting in this failover (0: none yet)
 }
+
+func (c *chain) standbyReady(i int) bool { return c.ready[i] != 0 && c.ready[i] == c.epoch }
 
 // Arbiter decides primaries and grants leases. It is not safe for
 // concurrent use: the driver's run goroutine calls every method.
@@ -198,6 +224,13 @@ type Arbiter struct {
 	// noLeaseWait breaks the protocol on purpose (promote without waiting
 	// out the lease); only the property test's mutation check sets it.
 	noLeaseWait bool
+	// noReadyCheck breaks it another way (fail over to a standby that is
+	// not ready); only the property test's mutation check sets it.
+	noReadyCheck bool
+	// onPromote, if set, sees every promotion: the epoch and primary it
+	// leaves, the member promoted and its incarnation as last heard. For
+	// the property test's readiness invariant.
+	onPromote func(c ChainID, from Epoch, fromPrimary, to MemberID, toInc uint64)
 }
 
 // NewArbiter returns an arbiter starting at now. Until now + Lease + Margin
@@ -290,8 +323,10 @@ func (a *Arbiter) SetLive(now time.Duration, m MemberID, up bool) {
 			continue
 		}
 		// A member that comes back may be a new incarnation that knows
-		// nothing: it is told its role again once it is up.
+		// nothing: it is told its role again once it is up, and is a ready
+		// standby again only once it says so.
 		c.acked[i] = 0
+		c.ready[i] = 0
 		switch {
 		case i == c.primary && c.phase != PhaseFailover:
 			a.event(c, EventPrimaryDown, m, now, fmt.Sprintf("lease bound in %v", max(0, c.bound-now)))
@@ -305,7 +340,7 @@ func (a *Arbiter) SetLive(now time.Duration, m MemberID, up bool) {
 
 func (a *Arbiter) startFailover(c *chain) {
 	c.phase = PhaseFailover
-	c.noStandby = false
+	c.waiting = 0
 }
 
 // Tick lets time pass: promotions due, resends, yield timeouts.
@@ -317,14 +352,7 @@ func (a *Arbiter) Tick(now time.Duration) {
 			a.startFailover(c)
 		}
 		if c.phase == PhaseFailover && (now >= c.bound || a.noLeaseWait) {
-			sb := 1 - c.primary
-			if a.live[c.cfg.Members[sb]] {
-				a.promote(c, sb, now, "failover")
-				a.ctr.Failovers++
-			} else if !c.noStandby {
-				c.noStandby = true
-				a.event(c, EventNoStandby, c.cfg.Members[sb], now, "standby not live: nothing promoted")
-			}
+			a.failover(c, now)
 		}
 		if c.phase == PhaseYielding && now >= c.nextYield {
 			c.nextYield = now + a.cfg.Retry
@@ -336,6 +364,54 @@ func (a *Arbiter) Tick(now time.Duration) {
 				a.sendRole(c, i, now)
 			}
 		}
+	}
+}
+
+// failover decides a chain in failover whose lease bound has passed
+// (docs/arbiter.md, "Failover"). Only a live standby that reported it joined
+// the primary's replication stream at this epoch holds the state whose
+// output was released: promoting any other would release output from a
+// state that lacks it. Without one, the primary's own state is the only
+// copy: when it is live again it is re-promoted at a new epoch; if it is a
+// new incarnation, that state was rebuilt from nothing (both copies are
+// gone; EventStateLost), which loses state but releases nothing from a
+// state that contradicts output already released by another member.
+func (a *Arbiter) failover(c *chain, now time.Duration) {
+	p, sb := c.primary, 1-c.primary
+	pm, sm := c.cfg.Members[p], c.cfg.Members[sb]
+	switch {
+	case a.live[sm] && (c.standbyReady(sb) || a.noReadyCheck):
+		a.promote(c, sb, now, "failover")
+		a.ctr.Failovers++
+	case a.live[pm]:
+		lost := c.holder != 0 && c.inc[p] != c.holder
+		why := "standby is not live"
+		if a.live[sm] {
+			why = "standby is not ready"
+		}
+		from, held := c.epoch, c.holder
+		a.promote(c, p, now, "primary returned, "+why)
+		a.ctr.Failovers++
+		a.ctr.Returns++
+		if lost {
+			a.ctr.StateLost++
+			a.event(c, EventStateLost, pm, now, fmt.Sprintf(
+				"restarted (incarnation %d; incarnation %d held the state at epoch %d) and the %s: re-promoted with the state its manager rebuilt; the state committed up to epoch %d is lost",
+				c.inc[p], held, from, why, from))
+		}
+	case !a.live[sm]:
+		a.wait(c, EventNoStandby, sm, now, "standby not live: nothing promoted")
+	default:
+		a.wait(c, EventNoReadyStandby, sm, now, fmt.Sprintf(
+			"standby not ready at epoch %d, it has not joined the primary's replication stream: nothing promoted until it is or the primary returns", c.epoch))
+	}
+}
+
+// wait reports once per failover and reason why nothing is promoted.
+func (a *Arbiter) wait(c *chain, k EventKind, m MemberID, now time.Duration, detail string) {
+	if c.waiting != k {
+		c.waiting = k
+		a.event(c, k, m, now, detail)
 	}
 }
 
@@ -353,11 +429,19 @@ func (a *Arbiter) sendRole(c *chain, i int, now time.Duration) {
 	a.send(c, i, Msg{Type: MsgDemote, Chain: c.cfg.ID, Epoch: c.epoch, Primary: c.cfg.Members[c.primary]})
 }
 
-// promote raises c's epoch and makes member i its primary.
+// promote raises c's epoch and makes member i its primary. Readiness was
+// for the epoch left: the new standby (the old primary, or the same one)
+// must join the primary at the new epoch and say so again.
 func (a *Arbiter) promote(c *chain, i int, now time.Duration, why string) {
+	if a.onPromote != nil {
+		a.onPromote(c.cfg.ID, c.epoch, c.cfg.Members[c.primary], c.cfg.Members[i], c.inc[i])
+	}
 	c.epoch = max(c.epoch+1, a.cfg.EpochBase)
 	c.primary = i
 	c.phase = PhaseNormal
+	c.waiting = 0
+	c.holder = c.inc[i]
+	c.ready = [2]Epoch{}
 	c.nextSend = [2]time.Duration{}
 	a.ctr.Promotions++
 	m := c.cfg.Members[i]
@@ -369,7 +453,9 @@ func (a *Arbiter) promote(c *chain, i int, now time.Duration, why string) {
 // Switchover starts a planned switchover of chain: Yield to the primary;
 // on Yielded the standby is promoted without waiting out the lease. It fails
 // with ErrBusy while a failover or switchover runs and ErrNoStandby when the
-// standby is not live or has not acknowledged its role.
+// standby is not live or has not acknowledged its role, and
+// ErrStandbyNotReady when it has not reported that it joined the primary's
+// replication stream at the current epoch.
 func (a *Arbiter) Switchover(now time.Duration, id ChainID) error {
 	c := a.byID[id]
 	if c == nil {
@@ -381,6 +467,9 @@ func (a *Arbiter) Switchover(now time.Duration, id ChainID) error {
 	sb := 1 - c.primary
 	if !a.live[c.cfg.Members[sb]] || c.acked[sb] < c.epoch {
 		return fmt.Errorf("switchover chain %d: member %d: %w", id, c.cfg.Members[sb], ErrNoStandby)
+	}
+	if !c.standbyReady(sb) {
+		return fmt.Errorf("switchover chain %d: member %d at epoch %d: %w", id, c.cfg.Members[sb], c.epoch, ErrStandbyNotReady)
 	}
 	c.phase = PhaseYielding
 	c.yieldDeadline = now + a.cfg.YieldTimeout
@@ -414,6 +503,8 @@ func (a *Arbiter) step(now time.Duration, from MemberID, m Msg) error {
 		return err
 	}
 	if m.Type == MsgHello {
+		// A member with no role is nobody's ready standby.
+		c.ready[i] = 0
 		if m.Epoch > c.epoch {
 			a.learnEpoch(c, m.Epoch, now)
 		}
@@ -431,10 +522,10 @@ func (a *Arbiter) step(now time.Duration, from MemberID, m Msg) error {
 	}
 	if m.Epoch < c.epoch {
 		// An old primary (or anyone behind): tell it its role now, live or
-		// not, since it evidently hears us.
+		// not, since it evidently hears us; at most once per Retry (a
+		// standby's statuses in flight at a promotion are several).
 		a.ctr.Stale++
-		if c.acked[i] < c.epoch && (i != c.primary || c.phase != PhaseFailover) {
-			c.nextSend[i] = now
+		if c.acked[i] < c.epoch && (i != c.primary || c.phase != PhaseFailover) && now >= c.nextSend[i] {
 			a.sendRole(c, i, now)
 		}
 		return fmt.Errorf("%v from %d: epoch %d, chain %d is at %d: %w", m.Type, from, m.Epoch, m.Chain, c.epoch, ErrStaleEpoch)
@@ -452,6 +543,7 @@ func (a *Arbiter) step(now time.Duration, from MemberID, m Msg) error {
 			return nil
 		}
 		c.acked[i], c.ackedInc[i] = c.epoch, m.Inc
+		c.holder = cmp.Or(c.holder, m.Inc)
 		a.event(c, EventPromoteAcked, from, now, "")
 	case MsgDemoted:
 		if i == c.primary {
@@ -464,6 +556,17 @@ func (a *Arbiter) step(now time.Duration, from MemberID, m Msg) error {
 		}
 		c.acked[i], c.ackedInc[i] = c.epoch, m.Inc
 		a.event(c, EventDemoteAcked, from, now, "")
+	case MsgStandbyStatus:
+		if i == c.primary {
+			a.ctr.Unexpected++
+			return fmt.Errorf("standby status from the primary %d at epoch %d: %w", from, m.Epoch, ErrUnexpected)
+		}
+		// Only the standby at this epoch says it: it took its Demote.
+		if c.acked[i] < c.epoch {
+			c.acked[i], c.ackedInc[i] = c.epoch, m.Inc
+			a.event(c, EventDemoteAcked, from, now, "by standby status")
+		}
+		a.setReady(c, i, m.Ready, now)
 	case MsgYielded:
 		if i != c.primary {
 			a.ctr.Unexpected++
@@ -479,9 +582,11 @@ func (a *Arbiter) step(now time.Duration, from MemberID, m Msg) error {
 		a.event(c, EventYielded, from, now, "")
 		c.bound = now
 		sb := 1 - c.primary
-		if a.live[c.cfg.Members[sb]] {
+		if a.live[c.cfg.Members[sb]] && c.standbyReady(sb) {
 			a.promote(c, sb, now, "switchover")
 		} else {
+			// The failover rule decides at once (the bound is now): the
+			// yielded primary is re-promoted if the standby is not ready.
 			a.startFailover(c)
 		}
 	default:
@@ -494,8 +599,9 @@ func (a *Arbiter) step(now time.Duration, from MemberID, m Msg) error {
 // incarnation checks m's sender incarnation. One older than the newest
 // heard is refused. A newer one means the member process restarted and lost
 // the chain's state: the role an earlier incarnation acknowledged is void,
-// and if it was the primary the chain fails over (BFD may not have noticed
-// a quick restart).
+// its readiness too, and if it was the primary (or is the promoted member
+// that holds the state but had not acknowledged yet) the chain fails over
+// (BFD may not have noticed a quick restart).
 func (a *Arbiter) incarnation(c *chain, i int, m Msg, now time.Duration) error {
 	switch {
 	case m.Inc < c.inc[i]:
@@ -505,7 +611,9 @@ func (a *Arbiter) incarnation(c *chain, i int, m Msg, now time.Duration) error {
 		return nil
 	}
 	c.inc[i] = m.Inc
-	if c.acked[i] != 0 && c.ackedInc[i] != m.Inc {
+	c.ready[i] = 0
+	lostHolder := i == c.primary && c.holder != 0
+	if c.acked[i] != 0 && c.ackedInc[i] != m.Inc || lostHolder {
 		c.acked[i] = 0
 		c.nextSend[i] = now
 		if i == c.primary && c.phase != PhaseFailover {
@@ -525,6 +633,7 @@ func (a *Arbiter) learnEpoch(c *chain, e Epoch, now time.Duration) {
 	a.event(c, EventAdopted, 0, now, fmt.Sprintf("epoch %d learnt from a fenced member", e))
 	c.epoch = e
 	c.acked = [2]Epoch{}
+	c.ready = [2]Epoch{}
 	c.nextSend = [2]time.Duration{}
 	if c.phase == PhaseYielding {
 		c.phase = PhaseNormal
@@ -549,19 +658,26 @@ func (a *Arbiter) adoptPrimary(c *chain, i int) {
 // a LeaseRequest or Promoted comes from that epoch's primary, a Demoted or
 // Yielded from a member that is not (or no longer) releasing.
 func (a *Arbiter) adopt(c *chain, i int, m Msg, now time.Duration) error {
+	c.ready = [2]Epoch{}
 	switch m.Type {
 	case MsgLeaseRequest, MsgPromoted:
 		a.adoptPrimary(c, i)
 		c.acked[i], c.ackedInc[i] = m.Epoch, m.Inc
-	case MsgDemoted:
+		c.holder = m.Inc
+	case MsgDemoted, MsgStandbyStatus:
 		a.adoptPrimary(c, 1-i)
 		c.acked[i], c.ackedInc[i] = m.Epoch, m.Inc
+		c.holder = 0
+		if m.Type == MsgStandbyStatus && m.Ready {
+			c.ready[i] = m.Epoch
+		}
 	default:
 		a.ctr.Unexpected++
 		return fmt.Errorf("%v at epoch %d above ours %d: %w", m.Type, m.Epoch, c.epoch, ErrUnexpected)
 	}
 	c.epoch = m.Epoch
 	c.phase = PhaseNormal
+	c.waiting = 0
 	c.bound = max(c.bound, a.grantOK)
 	c.nextSend = [2]time.Duration{}
 	a.event(c, EventAdopted, c.cfg.Members[i], now, m.Type.String())
@@ -586,6 +702,7 @@ func (a *Arbiter) grant(c *chain, i int, m Msg, now time.Duration) error {
 	// Only a member that took its promotion asks for a lease.
 	if c.acked[i] < c.epoch {
 		c.acked[i], c.ackedInc[i] = c.epoch, m.Inc
+		c.holder = cmp.Or(c.holder, m.Inc)
 		a.event(c, EventPromoteAcked, from, now, "by lease request")
 	}
 	// The bound is raised BEFORE the grant leaves (both happen in this
@@ -594,6 +711,19 @@ func (a *Arbiter) grant(c *chain, i int, m Msg, now time.Duration) error {
 	a.ctr.Grants++
 	a.send(c, i, Msg{Type: MsgLeaseGrant, Chain: c.cfg.ID, Epoch: c.epoch, Seq: m.Seq, Lease: a.cfg.Lease})
 	return nil
+}
+
+// setReady records member i's report that it is (or is not) a ready
+// standby at the chain's epoch.
+func (a *Arbiter) setReady(c *chain, i int, ready bool, now time.Duration) {
+	switch {
+	case ready && c.ready[i] != c.epoch:
+		c.ready[i] = c.epoch
+		a.event(c, EventStandbyReady, c.cfg.Members[i], now, "")
+	case !ready && c.ready[i] != 0:
+		c.ready[i] = 0
+		a.event(c, EventStandbyNotReady, c.cfg.Members[i], now, "")
+	}
 }
 
 // HasReady reports whether Ready has anything.
@@ -635,7 +765,7 @@ func (a *Arbiter) Status() []ChainStatus {
 		out[k] = ChainStatus{
 			Chain: c.cfg.ID, Epoch: c.epoch, Primary: p, Phase: c.phase, LeaseBound: c.bound,
 			PrimaryAcked: c.acked[c.primary] == c.epoch, StandbyAcked: c.acked[1-c.primary] == c.epoch,
-			PrimaryLive: a.live[p], StandbyLive: a.live[s],
+			PrimaryLive: a.live[p], StandbyLive: a.live[s], StandbyReady: c.standbyReady(1 - c.primary),
 		}
 	}
 	return out

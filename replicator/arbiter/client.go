@@ -7,7 +7,8 @@ package arbiter
 //	datagram → message from the arbiter: Codec.Open, BFD Heard, Member.Step
 //	         → BFD: the session's Step
 //	tick     → BFD Tick, Member.Tick
-//	wake     → the manager's Yielded and ObserveEpoch calls, in order
+//	wake     → the manager's Yielded, ObserveEpoch and SetStandbyReady
+//	           calls, in order
 //	then: Member's Ready: each chain's Gate published FIRST (a fence or
 //	demotion takes effect before anything else happens), messages sealed
 //	and sent, the actions' callbacks (OnPromote, OnDemote, OnYield, OnFence);
@@ -132,12 +133,24 @@ type ClientChain struct {
 	Epoch Epoch
 	// LeaseLeft is how long the lease still runs (0: none).
 	LeaseLeft time.Duration
+	// StandbyReady: this member tells the arbiter it is a ready standby at
+	// Epoch (the manager's SetStandbyReady for Epoch, while standby).
+	StandbyReady bool
 }
 
+type clientReqKind uint8
+
+const (
+	reqObserve clientReqKind = iota
+	reqYielded
+	reqReady
+)
+
 type clientReq struct {
-	yielded bool // else observe
-	chain   ChainID
-	epoch   Epoch
+	kind  clientReqKind
+	chain ChainID
+	epoch Epoch
+	ready bool
 }
 
 // Client is a running member. Its methods are safe for concurrent use.
@@ -236,7 +249,7 @@ func (c *Client) Yielded(chain ChainID) error {
 	if c.gates[chain] == nil {
 		return fmt.Errorf("yielded chain %d: %w", chain, ErrUnknownChain)
 	}
-	c.request(clientReq{yielded: true, chain: chain})
+	c.request(clientReq{kind: reqYielded, chain: chain})
 	return nil
 }
 
@@ -249,7 +262,22 @@ func (c *Client) ObserveEpoch(chain ChainID, e Epoch) {
 		return
 	}
 	g.observe(e)
-	c.request(clientReq{chain: chain, epoch: e})
+	c.request(clientReq{kind: reqObserve, chain: chain, epoch: e})
+}
+
+// SetStandbyReady reports the manager's replication status for chain: ready
+// means it installed a snapshot from the chain's primary at epoch e and
+// follows its stream (a ready standby: the arbiter may fail over to it);
+// not ready, that it has not, or no longer does. Call it whenever that
+// changes (a repeated report is harmless). It counts only while this member
+// is the chain's standby at e; a report for an epoch above the member's
+// waits for the arbiter's Demote at it. It does not block and is safe from
+// any goroutine, the callbacks included; an unknown chain is ignored.
+func (c *Client) SetStandbyReady(chain ChainID, e Epoch, ready bool) {
+	if c.gates[chain] == nil {
+		return
+	}
+	c.request(clientReq{kind: reqReady, chain: chain, epoch: e, ready: ready})
 }
 
 func (c *Client) request(r clientReq) {
@@ -292,9 +320,12 @@ func (c *Client) routineRun() {
 			c.reqMu.Unlock()
 			for _, r := range reqs {
 				var err error
-				if r.yielded {
+				switch r.kind {
+				case reqYielded:
 					err = c.m.Yielded(r.chain)
-				} else {
+				case reqReady:
+					err = c.m.SetStandbyReady(r.chain, r.epoch, r.ready)
+				default:
 					err = c.m.ObserveEpoch(r.chain, r.epoch)
 				}
 				if err != nil {
@@ -416,7 +447,7 @@ func (c *Client) publish() {
 	for _, id := range c.cfg.Chains {
 		r, e := c.m.Role(id)
 		_, until := c.m.ReleaseUntil(id)
-		st.Chains = append(st.Chains, ClientChain{Chain: id, Role: r, Epoch: e, LeaseLeft: max(0, until-now)})
+		st.Chains = append(st.Chains, ClientChain{Chain: id, Role: r, Epoch: e, LeaseLeft: max(0, until-now), StandbyReady: c.m.StandbyReady(id)})
 	}
 	c.mu.Lock()
 	c.stats = st

@@ -5,9 +5,11 @@ import "time"
 // Fixed by the wire format (wire.go, docs/arbiter.md "Wire format").
 const (
 	// KindMsg and KindBFD are the first byte of a datagram.
-	KindMsg     = 0xA1
-	KindBFD     = 0xB1
-	wireVersion = 1
+	KindMsg = 0xA1
+	KindBFD = 0xB1
+	// wireVersion 2 added StandbyStatus: a version-1 member never reports
+	// a ready standby, so a version-2 arbiter would never fail over to it.
+	wireVersion = 2
 	macLen      = 32 // bytes: HMAC-SHA256
 	// MsgLen is the length of every message datagram.
 	MsgLen = 52 + macLen // bytes

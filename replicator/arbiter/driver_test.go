@@ -1,6 +1,7 @@
 package arbiter_test
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -37,6 +38,18 @@ type recorder struct {
 	epochs    []arbiter.Epoch
 	c         atomic.Pointer[arbiter.Client]
 	autoYield atomic.Bool // OnYield calls Yielded at once
+	// noJoin: the manager never catches up (SetStandbyReady is never
+	// called); else it "joins" the new primary at once on OnDemote.
+	noJoin    atomic.Bool
+	demotedAt atomic.Uint64 // the epoch of the last OnDemote (0: none)
+}
+
+// join plays the manager's replication: on a demotion to epoch e it joins
+// the primary (nothing to copy in this test) and says so.
+func (r *recorder) join(e arbiter.Epoch) {
+	if c := r.c.Load(); c != nil && !r.noJoin.Load() {
+		c.SetStandbyReady(chain, e, true)
+	}
 }
 
 func (r *recorder) config(id arbiter.MemberID, server netip.AddrPort, p arbiter.Profile) arbiter.ClientConfig {
@@ -49,10 +62,12 @@ func (r *recorder) config(id arbiter.MemberID, server netip.AddrPort, p arbiter.
 			r.epochs = append(r.epochs, e)
 			r.mu.Unlock()
 		},
-		OnDemote: func(arbiter.ChainID, arbiter.Epoch, arbiter.MemberID) {
+		OnDemote: func(_ arbiter.ChainID, e arbiter.Epoch, _ arbiter.MemberID) {
 			r.mu.Lock()
 			r.demote = append(r.demote, time.Now())
 			r.mu.Unlock()
+			r.demotedAt.Store(uint64(e))
+			r.join(e)
 		},
 		OnYield: func(ch arbiter.ChainID) {
 			r.mu.Lock()
@@ -138,6 +153,11 @@ func (tb *testbed) startClient(t *testing.T, r *recorder, id arbiter.MemberID) *
 		t.Fatal(err)
 	}
 	r.c.Store(c)
+	// A demotion that came before the Store (unlikely: a round trip) is
+	// joined now.
+	if e := r.demotedAt.Load(); e != 0 {
+		r.join(arbiter.Epoch(e))
+	}
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -199,6 +219,10 @@ func failoverOnce(t *testing.T, p arbiter.Profile) bool {
 	waitFor(t, "a to hold a lease", 5*time.Second, ga.Allowed)
 	if gb.Allowed() {
 		t.Fatal("standby may release")
+	}
+	waitFor(t, "b to be a ready standby", 5*time.Second, func() bool { return tb.srv.Stats().Chains[0].StandbyReady })
+	if st := tb.b.Stats().Chains[0]; !st.StandbyReady {
+		t.Fatalf("b's stats: %+v", st)
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -271,8 +295,75 @@ func failoverOnce(t *testing.T, p arbiter.Profile) bool {
 		t.Fatal("after rejoin: a may release, or b may not")
 	}
 	waitFor(t, "the arbiter to see a's demotion", time.Second, func() bool { return tb.srv.Stats().Chains[0].StandbyAcked })
+	waitFor(t, "a to be a ready standby again", time.Second, func() bool { return tb.srv.Stats().Chains[0].StandbyReady })
 	a2.Close()
 	return true
+}
+
+// TestNoReadyStandbyLoopback: the standby never catches up (its manager
+// never reports ready). The primary's Client stops: nothing is promoted,
+// the arbiter says why, and nobody may release. The primary's server comes
+// back as a new process (its state rebuilt from nothing): it is re-promoted
+// at a new epoch, with EventStateLost; the standby is demoted to it.
+func TestNoReadyStandbyLoopback(t *testing.T) {
+	testenv.CheckLeaks(t)
+	tb := startTestbed(t, relaxed)
+	tb.rb.noJoin.Store(true)
+	ga, gb := tb.a.Gate(chain), tb.b.Gate(chain)
+	waitFor(t, "a to hold a lease", 5*time.Second, ga.Allowed)
+	waitFor(t, "the standby to acknowledge", 5*time.Second, func() bool { return tb.srv.Stats().Chains[0].StandbyAcked })
+	if err := tb.srv.Switchover(chain); !errors.Is(err, arbiter.ErrStandbyNotReady) {
+		t.Fatalf("switchover to an unready standby: %v", err)
+	}
+	if st := tb.srv.Stats().Chains[0]; st.StandbyReady {
+		t.Fatalf("standby ready: %+v", st)
+	}
+
+	tb.a.Close()
+	var sawNoReady bool
+	deadline := time.After(5 * time.Second)
+	for !sawNoReady {
+		select {
+		case e := <-tb.events:
+			if e.Kind == arbiter.EventPromoting {
+				t.Fatalf("promoted: %+v", e)
+			}
+			if e.Kind == arbiter.EventNoReadyStandby && e.Member == idB {
+				sawNoReady = true
+				t.Logf("event: %v: %s", e.Kind, e.Detail)
+			}
+		case <-deadline:
+			t.Fatal("no no-ready-standby event")
+		}
+	}
+	// Several leases long: still nothing promoted, nothing released.
+	time.Sleep(3 * tb.p.Lease)
+	if p, _ := tb.rb.promotions(); len(p) != 0 || gb.Allowed() {
+		t.Fatalf("b promoted %d times, may release %v", len(p), gb.Allowed())
+	}
+	if st := tb.srv.Stats(); st.Arbiter.Promotions != 0 || st.Chains[0].Phase != arbiter.PhaseFailover {
+		t.Fatalf("arbiter: %+v %+v", st.Arbiter, st.Chains[0])
+	}
+
+	ra2 := &recorder{}
+	a2 := tb.startClient(t, ra2, idA)
+	waitFor(t, "a's re-promotion", 5*time.Second, func() bool { p, _ := ra2.promotions(); return len(p) > 0 })
+	ga2 := a2.Gate(chain)
+	waitFor(t, "a to hold a lease again", 5*time.Second, ga2.Allowed)
+	waitFor(t, "b's demotion to a", 5*time.Second, func() bool { return tb.rb.demotions() > 1 })
+	_, epochs := ra2.promotions()
+	var sawLost bool
+	for len(tb.events) > 0 {
+		e := <-tb.events
+		sawLost = sawLost || e.Kind == arbiter.EventStateLost && e.Member == idA
+	}
+	st := tb.srv.Stats()
+	if !sawLost || st.Arbiter.StateLost != 1 || st.Arbiter.Returns != 1 || st.Chains[0].Primary != idA || epochs[0] <= 1 || gb.Allowed() {
+		t.Fatalf("state-lost event %v, arbiter %+v, chain %+v, a promoted at %v", sawLost, st.Arbiter, st.Chains[0], epochs)
+	}
+	a2.Close()
+	tb.b.Close()
+	tb.srv.Close()
 }
 
 // TestSwitchoverLoopback: a planned switchover promotes the standby as soon
@@ -285,6 +376,7 @@ func TestSwitchoverLoopback(t *testing.T) {
 	ga, gb := tb.a.Gate(chain), tb.b.Gate(chain)
 	waitFor(t, "a to hold a lease", 5*time.Second, ga.Allowed)
 	waitFor(t, "the standby to acknowledge", 5*time.Second, func() bool { return tb.srv.Stats().Chains[0].StandbyAcked })
+	waitFor(t, "the standby to be ready", 5*time.Second, func() bool { return tb.srv.Stats().Chains[0].StandbyReady })
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	watchOne(t, ga, gb, stop, &wg)
@@ -301,6 +393,7 @@ func TestSwitchoverLoopback(t *testing.T) {
 	}
 	waitFor(t, "a's demotion", time.Second, func() bool { return tb.ra.demotions() > 0 })
 	waitFor(t, "the arbiter to see a's demotion", time.Second, func() bool { return tb.srv.Stats().Chains[0].StandbyAcked })
+	waitFor(t, "a to be a ready standby", time.Second, func() bool { return tb.srv.Stats().Chains[0].StandbyReady })
 	if err := tb.srv.Switchover(chain); err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,11 @@ package arbiter
 //	         until the arbiter says Promote or Demote at that epoch or later
 //
 // A chain with no role from the arbiter (none yet in this incarnation, or
-// fenced) says Hello every D/4. Messages for another incarnation of this
-// process are ignored. CanRelease is the fencing check of the manager's
-// output path.
+// fenced) says Hello every D/4; an assigned standby says StandbyStatus every
+// D/4 and at once when it changes: ready when the manager reported
+// (SetStandbyReady) that it joined the primary's replication stream at the
+// standby's epoch. Messages for another incarnation of this process are
+// ignored. CanRelease is the fencing check of the manager's output path.
 
 import (
 	"errors"
@@ -93,6 +95,7 @@ type MemberConfig struct {
 // MemberCounters count what a Member did and refused.
 type MemberCounters struct {
 	Requests, Grants, LateGrants uint64 // lease requests sent; grants taken; grants for forgotten requests
+	Statuses                     uint64 // StandbyStatus messages sent
 	Promotions, Demotions        uint64
 	Yields, Fences               uint64
 	Stale, Refused               uint64 // Step errors: stale epoch; conflicting or unexpected
@@ -112,8 +115,16 @@ type mchain struct {
 	assigned bool // the arbiter gave this incarnation a role (else it says Hello)
 	until    time.Duration
 	nextReq  time.Duration
-	reqs     [requestMemory]request
-	nreq     int // requests sent at this epoch (index into reqs mod requestMemory)
+	// The manager's last SetStandbyReady: ready at readyEpoch. Kept across
+	// role changes: the manager may join a new primary at epoch e (and say
+	// so) before this member hears its Demote at e.
+	readyEpoch Epoch
+	ready      bool
+	// sentReady, sentEpoch: the last StandbyStatus sent.
+	sentReady bool
+	sentEpoch Epoch
+	reqs      [requestMemory]request
+	nreq      int // requests sent at this epoch (index into reqs mod requestMemory)
 }
 
 // Member is a manager's side of the arbiter protocol. It is not safe for
@@ -181,6 +192,46 @@ func (m *Member) fence(c *mchain, e Epoch) {
 	c.enter(e, replicator.RoleFenced)
 	m.ctr.Fences++
 	m.act(ActFence, c, 0)
+}
+
+// standbyReady reports whether c is a ready standby: the arbiter made it
+// the standby at its epoch and the manager joined the primary's
+// replication stream at that epoch.
+func (c *mchain) standbyReady() bool {
+	return c.assigned && c.role == replicator.RoleStandby && c.ready && c.readyEpoch == c.epoch
+}
+
+// status queues c's StandbyStatus.
+func (m *Member) status(c *mchain) {
+	c.sentReady, c.sentEpoch = c.standbyReady(), c.epoch
+	m.ctr.Statuses++
+	m.msgs = append(m.msgs, Msg{Type: MsgStandbyStatus, Chain: c.id, Epoch: c.epoch, Ready: c.sentReady, Inc: m.inc})
+}
+
+// SetStandbyReady records the manager's replication status for a chain: ready
+// means it installed a snapshot from the primary at epoch e and follows its
+// stream; not ready, that it has not or no longer does. It counts only while
+// this member is the chain's standby at e: a report for a later epoch (the
+// manager joined the new primary before this member heard its Demote) counts
+// once the Demote at e arrives. The latest report replaces the earlier ones.
+// A change is sent to the arbiter at once; repeating a report sends nothing.
+func (m *Member) SetStandbyReady(id ChainID, e Epoch, ready bool) error {
+	c, err := m.chain(id)
+	if err != nil {
+		return err
+	}
+	c.readyEpoch, c.ready = e, ready
+	if c.assigned && c.role == replicator.RoleStandby && (c.standbyReady() != c.sentReady || c.epoch != c.sentEpoch) {
+		m.status(c)
+	}
+	return nil
+}
+
+// StandbyReady reports whether the member tells the arbiter it is a ready
+// standby for the chain.
+func (m *Member) StandbyReady(id ChainID) bool {
+	c := m.byID[id]
+	return c != nil && c.standbyReady()
 }
 
 // ObserveEpoch reports that the manager saw epoch e for chain (in a
@@ -256,6 +307,7 @@ func (m *Member) Step(now time.Duration, msg Msg) error {
 			c.assigned = true
 			m.ctr.Demotions++
 			m.act(ActDemote, c, msg.Primary)
+			c.nextReq = now // StandbyStatus at the next Tick
 		}
 		m.msgs = append(m.msgs, Msg{Type: MsgDemoted, Chain: c.id, Epoch: c.epoch, Inc: m.inc})
 	case MsgLeaseGrant:
@@ -323,11 +375,18 @@ func (m *Member) Yielded(id ChainID) error {
 // Hello as often, with the highest epoch it knows: an arbiter that knew an
 // earlier incarnation of this member learns that it restarted (whether or
 // not BFD noticed), and a restarted arbiter learns the epochs issued before.
+// A standby sends its StandbyStatus as often: the arbiter forgets readiness
+// whenever BFD declares the member down, and a status may be lost.
 func (m *Member) Tick(now time.Duration) {
 	for _, c := range m.chains {
 		if (!c.assigned || c.role == replicator.RoleFenced && !c.yielded) && now >= c.nextReq {
 			c.nextReq = now + m.renew
 			m.msgs = append(m.msgs, Msg{Type: MsgHello, Chain: c.id, Epoch: c.epoch, Inc: m.inc})
+			continue
+		}
+		if c.assigned && c.role == replicator.RoleStandby && now >= c.nextReq {
+			c.nextReq = now + m.renew
+			m.status(c)
 			continue
 		}
 		if c.role != replicator.RolePrimary || now < c.nextReq {

@@ -52,8 +52,8 @@ func NameID(name string) uint32 {
 type MsgType uint8
 
 // Message types (docs/arbiter.md, "Messages"). Member → arbiter: LeaseRequest,
-// Promoted, Demoted, Yielded, Hello. Arbiter → member: LeaseGrant, Promote, Demote,
-// Yield.
+// Promoted, Demoted, Yielded, Hello, StandbyStatus. Arbiter → member: LeaseGrant,
+// Promote, Demote, Yield.
 const (
 	// MsgLeaseRequest asks for a lease (Seq names the request).
 	MsgLeaseRequest MsgType = iota + 1
@@ -78,6 +78,12 @@ const (
 	// to it yet (Epoch 0 at start) or fenced (Epoch is the higher epoch it
 	// saw). The arbiter tells it its role, and moves above Epoch if behind.
 	MsgHello
+	// MsgStandbyStatus says whether the chain's standby at Epoch is ready
+	// (Ready): its manager joined the primary's replication stream at Epoch
+	// (installed a snapshot). Sent by an assigned standby every Lease/4 and
+	// at once when it changes; the arbiter fails over only to a ready
+	// standby. It also acknowledges a Demote at Epoch.
+	MsgStandbyStatus
 	msgTypeEnd
 )
 
@@ -101,6 +107,8 @@ func (t MsgType) String() string {
 		return "Yielded"
 	case MsgHello:
 		return "Hello"
+	case MsgStandbyStatus:
+		return "StandbyStatus"
 	}
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
 }
@@ -123,6 +131,8 @@ type Msg struct {
 	Lease time.Duration
 	// Primary is the chain's new primary (Demote).
 	Primary MemberID
+	// Ready is the standby's readiness at Epoch (StandbyStatus).
+	Ready bool
 }
 
 func (m Msg) String() string {
@@ -134,6 +144,8 @@ func (m Msg) String() string {
 		s += fmt.Sprintf(" seq=%d lease=%v", m.Seq, m.Lease)
 	case MsgDemote:
 		s += fmt.Sprintf(" primary=%d", m.Primary)
+	case MsgStandbyStatus:
+		s += fmt.Sprintf(" ready=%v", m.Ready)
 	}
 	if m.Inc != 0 {
 		s += fmt.Sprintf(" inc=%d", m.Inc)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/internal/testenv"
+	"github.com/reinforce-nfv/reinforce/replicator"
 )
 
 var (
@@ -35,6 +36,12 @@ type simProc struct {
 	changed   time.Duration // when alive or cut last changed
 	yieldAt   time.Duration // manager calls Yielded then (0: not yielding)
 	restartAt time.Duration
+	// The manager's replication, modelled: after a Demote at joinEpoch it
+	// joins the primary (a snapshot) at joinAt, which succeeds only if the
+	// other member is then the primary at joinEpoch; else it retries.
+	joinAt    time.Duration // 0: no join under way
+	joinEpoch Epoch
+	inc       uint64 // the current incarnation (Msg.Inc)
 }
 
 func (p *simProc) clock(t time.Duration) time.Duration {
@@ -65,9 +72,24 @@ type sim struct {
 	// calmReleases counts instants with a releaser in the last 100 ms.
 	calmReleases int
 	restarts     int
-	noWait       bool
-	trace        func(format string, args ...any)
+	mutation     mutation
+	// joined: the epochs at which each incarnation's manager completed a
+	// join (ground truth, independent of what the arbiter believes).
+	joined                  map[uint64]map[Epoch]bool
+	readyPromotions         int // promotions of a standby that had joined the epoch left
+	returns, lostPromotions int // re-promotions of the returning primary; of which a new incarnation
+	violation               error
+	trace                   func(format string, args ...any)
 }
+
+// mutation breaks the protocol on purpose, for the mutation checks.
+type mutation uint8
+
+const (
+	mutNone         mutation = iota
+	mutNoLeaseWait           // promote without waiting out the lease bound
+	mutNoReadyCheck          // fail over to a standby that is not ready
+)
 
 func (s *sim) logf(format string, args ...any) {
 	if s.trace != nil {
@@ -84,7 +106,9 @@ func (s *sim) newArbiter() error {
 	if err != nil {
 		return err
 	}
-	a.noLeaseWait = s.noWait
+	a.noLeaseWait = s.mutation == mutNoLeaseWait
+	a.noReadyCheck = s.mutation == mutNoReadyCheck
+	a.onPromote = s.checkPromotion
 	s.arb = a
 	// BFD starts Down in a new arbiter.
 	return nil
@@ -92,9 +116,63 @@ func (s *sim) newArbiter() error {
 
 func (s *sim) newMember(p *simProc) error {
 	m, err := NewMember(MemberConfig{ID: p.id, Chains: []ChainID{scriptChain}, Lease: s.lease, FirstSeq: s.seq})
+	p.inc = s.seq
 	s.seq += 1 << 20
 	p.m = m
+	p.joinAt = 0
 	return err
+}
+
+// checkPromotion is the readiness invariant, called by the arbiter at every
+// promotion: the member promoted had joined the primary's replication
+// stream at the epoch left (its manager installed a snapshot then), unless
+// it is the primary of that epoch itself, re-promoted (docs/arbiter.md,
+// "Failover": the returning primary).
+func (s *sim) checkPromotion(_ ChainID, from Epoch, fromPrimary, to MemberID, toInc uint64) {
+	switch {
+	case to == fromPrimary:
+		s.returns++
+		p := s.procs["a"]
+		if p.id != to {
+			p = s.procs["b"]
+		}
+		if p.inc != toInc {
+			s.lostPromotions++
+		}
+	case s.joined[toInc][from]:
+		s.readyPromotions++
+	default:
+		if s.violation == nil {
+			s.violation = fmt.Errorf("t=%v: member %d (incarnation %d) promoted from epoch %d (primary %d) without having joined it (joined %v)",
+				s.t, to, toInc, from, fromPrimary, s.joined[toInc])
+		}
+	}
+}
+
+// join runs p's manager's replication model at the end of a step.
+func (s *sim) join(p *simProc) {
+	if p.joinAt == 0 || s.t < p.joinAt {
+		return
+	}
+	if r, e := p.m.Role(scriptChain); r != replicator.RoleStandby || e != p.joinEpoch {
+		p.joinAt = 0 // the role moved on: a new Demote starts a new join
+		return
+	}
+	other := s.procs["a"]
+	if other == p {
+		other = s.procs["b"]
+	}
+	if r, e := other.m.Role(scriptChain); !other.alive || r != replicator.RolePrimary || e != p.joinEpoch {
+		p.joinAt = s.t + 2*time.Millisecond // no primary at that epoch to join: retry
+		return
+	}
+	p.joinAt = 0
+	if s.joined[p.inc] == nil {
+		s.joined[p.inc] = map[Epoch]bool{}
+	}
+	s.joined[p.inc][p.joinEpoch] = true
+	s.logf("%s joined at epoch %d", p.name, p.joinEpoch)
+	p.m.SetStandbyReady(scriptChain, p.joinEpoch, true)
 }
 
 func (s *sim) send(to string, from MemberID, m Msg) {
@@ -143,8 +221,23 @@ func (s *sim) flushReady() {
 			rd := p.m.Ready()
 			for _, a := range rd.Actions {
 				s.logf("%s action %v epoch=%d", p.name, a.Kind, a.Epoch)
-				if a.Kind == ActYield && s.rng.IntN(4) != 0 {
-					p.yieldAt = s.t + time.Duration(s.rng.Int64N(int64(40*time.Millisecond)))
+				switch a.Kind {
+				case ActYield:
+					if s.rng.IntN(4) != 0 {
+						p.yieldAt = s.t + time.Duration(s.rng.Int64N(int64(40*time.Millisecond)))
+					}
+				case ActDemote:
+					// Discard the state, join the new primary: a snapshot
+					// takes 1-16 ms.
+					p.joinEpoch = a.Epoch
+					p.joinAt = s.t + time.Millisecond + time.Duration(s.rng.Int64N(int64(15*time.Millisecond)))
+				case ActFence, ActPromote:
+					p.joinAt = 0
+					if a.Kind == ActFence && s.rng.IntN(2) == 0 {
+						// Some managers say so; the member ignores readiness
+						// when not a standby anyway.
+						p.m.SetStandbyReady(scriptChain, p.joinEpoch, false)
+					}
 				}
 			}
 			for _, m := range rd.Messages {
@@ -208,13 +301,14 @@ func (s *sim) liveness(p *simProc) {
 	}
 }
 
-func runSim(seed uint64, steps int, noWait bool, trace func(string, ...any)) (*sim, error) {
+func runSim(seed uint64, steps int, mut mutation, trace func(string, ...any)) (*sim, error) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	lease := time.Duration(2+rng.IntN(10)) * time.Millisecond
 	// Clocks run up to 2 % apart; the margin covers 5 % of the lease.
 	margin := lease/20 + time.Duration(rng.IntN(500))*time.Microsecond
 	s := &sim{
-		rng: rng, lease: lease, margin: margin, seq: 1, noWait: noWait, trace: trace,
+		rng: rng, lease: lease, margin: margin, seq: 1, mutation: mut, trace: trace,
+		joined: map[uint64]map[Epoch]bool{},
 		arbOff: time.Duration(rng.Int64N(int64(time.Hour))), arbRate: 1 + (rng.Float64()-0.5)*0.02,
 		loss: rng.Float64() * 0.3, dup: rng.Float64() * 0.2,
 		maxDelay:   time.Duration(50+rng.IntN(3000)) * time.Microsecond,
@@ -312,6 +406,9 @@ func runSim(seed uint64, steps int, noWait bool, trace func(string, ...any)) (*s
 			if err := s.check(); err != nil {
 				return s, err
 			}
+			if s.violation != nil {
+				return s, s.violation
+			}
 		}
 		// Time.
 		for _, p := range s.order {
@@ -321,6 +418,19 @@ func runSim(seed uint64, steps int, noWait bool, trace func(string, ...any)) (*s
 				if p.yieldAt != 0 && s.t >= p.yieldAt {
 					p.yieldAt = 0
 					s.logf("%s yielded: %v", p.name, p.m.Yielded(scriptChain))
+				}
+				s.join(p)
+				if !calm && rng.IntN(20000) == 0 && p.m.StandbyReady(scriptChain) {
+					// The primary's stream breaks: not ready; it rejoins.
+					_, e := p.m.Role(scriptChain)
+					s.logf("%s loses the primary's stream", p.name)
+					p.m.SetStandbyReady(scriptChain, e, false)
+					p.joinEpoch, p.joinAt = e, s.t+time.Duration(1+rng.IntN(10))*time.Millisecond
+				}
+				if !calm && rng.IntN(5000) == 0 {
+					// The manager repeats its last report (harmless).
+					_, e := p.m.Role(scriptChain)
+					p.m.SetStandbyReady(scriptChain, e, p.m.StandbyReady(scriptChain))
 				}
 				if !calm && rng.IntN(20000) == 0 {
 					// A replication frame from the other member: its epoch.
@@ -338,6 +448,9 @@ func runSim(seed uint64, steps int, noWait bool, trace func(string, ...any)) (*s
 		if err := s.check(); err != nil {
 			return s, err
 		}
+		if s.violation != nil {
+			return s, s.violation
+		}
 	}
 	s.failovers += s.arb.Counters().Failovers
 	s.switches += s.arb.Counters().Switchovers
@@ -347,7 +460,9 @@ func runSim(seed uint64, steps int, noWait bool, trace func(string, ...any)) (*s
 	// A lease can only be held if a grant can arrive before it ends: when
 	// the round trip may exceed it, releases are not required.
 	canHold := 2*s.maxDelay+20*time.Microsecond < s.lease
-	if st := s.arb.Status()[0]; canHold && s.calmReleases == 0 || st.Phase != PhaseNormal || !st.PrimaryAcked || !st.StandbyAcked {
+	// The standby must have joined the primary and said so: the chain is
+	// protected again.
+	if st := s.arb.Status()[0]; canHold && s.calmReleases == 0 || st.Phase != PhaseNormal || !st.PrimaryAcked || !st.StandbyAcked || !st.StandbyReady {
 		return s, fmt.Errorf("not settled %v after the faults stopped (%d instants with a releaser in the last 100 ms): %+v",
 			calmSteps*step, s.calmReleases, st)
 	}
@@ -374,7 +489,7 @@ func TestAtMostOneReleaser(t *testing.T) {
 		}
 	}
 	if *propInner != 0 {
-		_, err := runSim(*propInner, 20000, false, t.Logf)
+		_, err := runSim(*propInner, 20000, mutNone, t.Logf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,9 +497,10 @@ func TestAtMostOneReleaser(t *testing.T) {
 	}
 	rng := testenv.Rand(t)
 	var releases, failovers, switches, promotions uint64
+	var readyPromotions, returns, lost int
 	for run := range runs {
 		seed := rng.Uint64()
-		s, err := runSim(seed, 20000, false, nil)
+		s, err := runSim(seed, 20000, mutNone, nil)
 		if err != nil {
 			t.Fatalf("run %d (inner seed %d): %v", run, seed, err)
 		}
@@ -392,11 +508,16 @@ func TestAtMostOneReleaser(t *testing.T) {
 		failovers += s.failovers
 		switches += s.switches
 		promotions += uint64(len(s.releasedAt))
+		readyPromotions += s.readyPromotions
+		returns += s.returns
+		lost += s.lostPromotions
 	}
 	t.Logf("%d runs of 1 s simulated: %d instants with a releaser, %d failovers, %d switchovers by Yielded, %d epochs that released",
 		runs, releases, failovers, switches, promotions)
-	if releases == 0 || failovers == 0 || switches == 0 || promotions < uint64(runs) {
-		t.Fatal("the simulation exercised too little: no releases or no failovers")
+	t.Logf("promotions of a standby that had joined: %d; re-promotions of the primary (no ready standby, or above a learnt epoch): %d, of which to an incarnation other than the running one (restarted): %d",
+		readyPromotions, returns, lost)
+	if releases == 0 || failovers == 0 || switches == 0 || promotions < uint64(runs) || readyPromotions == 0 || returns == 0 || lost == 0 {
+		t.Fatal("the simulation exercised too little: no releases, failovers, promotions of a ready standby or returning primaries")
 	}
 }
 
@@ -407,10 +528,25 @@ func TestAtMostOneReleaserCatchesNoLeaseWait(t *testing.T) {
 	rng := testenv.Rand(t)
 	for run := range 200 {
 		seed := rng.Uint64()
-		if _, err := runSim(seed, 20000, true, nil); err != nil {
+		if _, err := runSim(seed, 20000, mutNoLeaseWait, nil); err != nil {
 			t.Logf("run %d (inner seed %d) caught it: %v", run, seed, err)
 			return
 		}
 	}
 	t.Fatal("200 runs without a lease wait found no double releaser")
+}
+
+// TestAtMostOneReleaserCatchesUnreadyPromotion breaks the failover rule on
+// purpose (fail over to a live standby whether or not it is ready) and
+// expects the readiness invariant to notice.
+func TestAtMostOneReleaserCatchesUnreadyPromotion(t *testing.T) {
+	rng := testenv.Rand(t)
+	for run := range 200 {
+		seed := rng.Uint64()
+		if _, err := runSim(seed, 20000, mutNoReadyCheck, nil); err != nil {
+			t.Logf("run %d (inner seed %d) caught it: %v", run, seed, err)
+			return
+		}
+	}
+	t.Fatal("200 runs failing over to unready standbys found no violation")
 }

@@ -136,6 +136,8 @@ func (e *scriptEnv) collect(sb *strings.Builder) {
 //	yielded a            a's manager says it drained (Member.Yielded)
 //	observe a epoch=3    a's manager saw epoch 3 in a replication frame
 //	hello a inc=1        the arbiter receives a Hello from a (a stale copy, say)
+//	ready b epoch=1      b's manager joined the primary at epoch 1 (SetStandbyReady)
+//	notready b           b's manager lost the primary's stream (SetStandbyReady false)
 //	can                  CanRelease of a and b at their clocks
 //	status               the arbiter's chain status and counters
 func (e *scriptEnv) do(c *reptest.Cmd) string {
@@ -218,6 +220,10 @@ func (e *scriptEnv) do(c *reptest.Cmd) string {
 		if err := e.mem[arg].ObserveEpoch(scriptChain, Epoch(c.Int(t, "epoch", 0))); err != nil {
 			fmt.Fprintf(&sb, "error: %v\n", err)
 		}
+	case "ready", "notready":
+		if err := e.mem[arg].SetStandbyReady(scriptChain, Epoch(c.Int(t, "epoch", 0)), c.Name == "ready"); err != nil {
+			fmt.Fprintf(&sb, "error: %v\n", err)
+		}
 	case "hello":
 		err := e.arb.Step(e.clock("arb"), scriptIDs[arg], Msg{Type: MsgHello, Chain: scriptChain, Inc: uint64(c.Int(t, "inc", 1))})
 		if err != nil {
@@ -231,8 +237,8 @@ func (e *scriptEnv) do(c *reptest.Cmd) string {
 		return sb.String()
 	case "status":
 		s := e.arb.Status()[0]
-		fmt.Fprintf(&sb, "epoch=%d primary=%s phase=%v bound=%v acked=%v/%v live=%v/%v\n", s.Epoch, scriptName(s.Primary), s.Phase,
-			s.LeaseBound-e.clock("arb"), s.PrimaryAcked, s.StandbyAcked, s.PrimaryLive, s.StandbyLive)
+		fmt.Fprintf(&sb, "epoch=%d primary=%s phase=%v bound=%v acked=%v/%v live=%v/%v standby-ready=%v\n", s.Epoch, scriptName(s.Primary), s.Phase,
+			s.LeaseBound-e.clock("arb"), s.PrimaryAcked, s.StandbyAcked, s.PrimaryLive, s.StandbyLive, s.StandbyReady)
 		fmt.Fprintf(&sb, "%+v\n", e.arb.Counters())
 		return sb.String()
 	default:

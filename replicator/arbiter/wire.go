@@ -3,7 +3,7 @@ package arbiter
 // Wire format (docs/arbiter.md, "Wire format"). One UDP socket per process
 // carries two kinds of datagram, told apart by their first byte:
 //
-//	0xA1 message: the 76-byte authenticated message below
+//	0xA1 message: the 84-byte authenticated message below
 //	0xB1 bfd:     kind, sender MemberID (u32), a BFD control packet
 //	              authenticated by BFD itself (Meticulous Keyed SHA1, RFC 5880
 //	              §6.7.4) under a key derived for that member (BFDKey)
@@ -11,7 +11,7 @@ package arbiter
 // A message (84 bytes), big-endian:
 //
 //	0      kind 0xA1
-//	1      version 1
+//	1      version 2
 //	2      type (MsgType)
 //	3      reserved, 0
 //	4-7    from (MemberID; ArbiterID = 0 for the arbiter)
@@ -20,7 +20,8 @@ package arbiter
 //	20-23  chain
 //	24-31  epoch (0 only in Hello)
 //	32-39  lease request number (LeaseRequest, LeaseGrant), else 0
-//	40-43  lease in µs (LeaseGrant) or the new primary (Demote), else 0
+//	40-43  lease in µs (LeaseGrant), the new primary (Demote), or 1 if
+//	       ready, 0 if not (StandbyStatus), else 0
 //	44-51  incarnation: the sending member's (never 0), or the addressed
 //	       member's as the arbiter last heard it (0: unknown)
 //	52-83  HMAC-SHA256(message key, bytes 0-51)
@@ -106,7 +107,8 @@ func Decode(b []byte) (Header, Msg, error) {
 	if m.Epoch == 0 && m.Type != MsgHello {
 		return h, m, &WireError{len(b), fmt.Sprintf("%v at epoch %d", m.Type, m.Epoch)}
 	}
-	toArbiter := m.Type == MsgLeaseRequest || m.Type == MsgPromoted || m.Type == MsgDemoted || m.Type == MsgYielded || m.Type == MsgHello
+	toArbiter := m.Type == MsgLeaseRequest || m.Type == MsgPromoted || m.Type == MsgDemoted || m.Type == MsgYielded ||
+		m.Type == MsgHello || m.Type == MsgStandbyStatus
 	if toArbiter != (h.To == ArbiterID) || (h.From == ArbiterID) == toArbiter {
 		return h, m, &WireError{len(b), fmt.Sprintf("%v from %d to %d", m.Type, h.From, h.To)}
 	}
@@ -130,6 +132,11 @@ func Decode(b []byte) (Header, Msg, error) {
 		if arg1 != 0 || m.Primary == ArbiterID {
 			return h, m, &WireError{len(b), fmt.Sprintf("demote with arguments %d, %d", arg1, arg2)}
 		}
+	case MsgStandbyStatus:
+		m.Ready = arg2 == 1
+		if arg1 != 0 || arg2 > 1 {
+			return h, m, &WireError{len(b), fmt.Sprintf("standby status with arguments %d, %d", arg1, arg2)}
+		}
 	default:
 		if arg1 != 0 || arg2 != 0 {
 			return h, m, &WireError{len(b), fmt.Sprintf("%v with arguments %d, %d", m.Type, arg1, arg2)}
@@ -151,6 +158,10 @@ func Encode(dst []byte, h Header, m Msg) []byte {
 		arg2 = uint32((min(m.Lease, MaxLease) + time.Microsecond - 1) / time.Microsecond)
 	case MsgDemote:
 		arg2 = uint32(m.Primary)
+	case MsgStandbyStatus:
+		if m.Ready {
+			arg2 = 1
+		}
 	}
 	dst = append(dst, KindMsg, wireVersion, byte(m.Type), 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(h.From))

@@ -36,6 +36,8 @@ func TestWireRoundTrip(t *testing.T) {
 		{Type: MsgDemoted, Chain: 3, Epoch: 9, Inc: 12},
 		{Type: MsgYielded, Chain: 3, Epoch: 9, Inc: 12},
 		{Type: MsgHello, Chain: 3, Inc: 12},
+		{Type: MsgStandbyStatus, Chain: 3, Epoch: 9, Inc: 12},
+		{Type: MsgStandbyStatus, Chain: 3, Epoch: 9, Ready: true, Inc: 12},
 	}
 	for _, m := range toArbiter {
 		from, got, err := arb.Open(mem.Seal(nil, ArbiterID, m), known)
@@ -99,7 +101,8 @@ func TestWireRejects(t *testing.T) {
 		"short":         func(b []byte) []byte { return b[:MsgLen-1] },
 		"long":          func(b []byte) []byte { return append(b, 0) },
 		"kind":          func(b []byte) []byte { b[0] = KindBFD; return b },
-		"version":       func(b []byte) []byte { b[1] = 2; return b },
+		"version 1":     func(b []byte) []byte { b[1] = 1; return b },
+		"version 3":     func(b []byte) []byte { b[1] = 3; return b },
 		"type 0":        func(b []byte) []byte { b[2] = 0; return b },
 		"type 99":       func(b []byte) []byte { b[2] = 99; return b },
 		"reserved":      func(b []byte) []byte { b[3] = 1; return b },
@@ -116,6 +119,25 @@ func TestWireRejects(t *testing.T) {
 		if _, _, err := Decode(mut(bytes.Clone(good))); !errors.As(err, &we) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	// StandbyStatus: the flag is 0 or 1, nothing else; only to the arbiter;
+	// never at epoch 0.
+	status := mem.Seal(nil, ArbiterID, Msg{Type: MsgStandbyStatus, Chain: 3, Epoch: 9, Ready: true, Inc: 12})
+	for name, mut := range map[string]func([]byte) []byte{
+		"status flag 2":     func(b []byte) []byte { b[43] = 2; return b },
+		"status flag high":  func(b []byte) []byte { b[40] = 1; return b },
+		"status with seq":   func(b []byte) []byte { b[39] = 1; return b },
+		"status epoch 0":    func(b []byte) []byte { clear(b[24:32]); return b },
+		"status to member":  func(b []byte) []byte { copy(b[4:8], b[8:12]); b[11] = 5; return b },
+		"status inc 0":      func(b []byte) []byte { clear(b[44:52]); return b },
+		"status from arbit": func(b []byte) []byte { clear(b[4:8]); b[11] = 5; return b },
+	} {
+		if _, _, err := Decode(mut(bytes.Clone(status))); !errors.As(err, &we) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, _, err := Decode(status); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := NewCodec(1, []byte("short"), 1); err == nil {
 		t.Fatal("short PSK accepted")
@@ -154,6 +176,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(mem.Seal(nil, ArbiterID, Msg{Type: MsgLeaseRequest, Chain: 7, Epoch: 1, Seq: 3, Inc: 1}))
 	f.Add(mem.Seal(nil, ArbiterID, Msg{Type: MsgYielded, Chain: 7, Epoch: 1, Inc: 1}))
 	f.Add(mem.Seal(nil, ArbiterID, Msg{Type: MsgHello, Chain: 7, Inc: 5}))
+	f.Add(mem.Seal(nil, ArbiterID, Msg{Type: MsgStandbyStatus, Chain: 7, Epoch: 1, Ready: true, Inc: 5}))
+	f.Add(mem.Seal(nil, ArbiterID, Msg{Type: MsgStandbyStatus, Chain: 7, Epoch: 3, Inc: 5}))
 	f.Add([]byte{KindMsg})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, m, err := Decode(b)
@@ -170,6 +194,10 @@ func FuzzDecode(f *testing.F) {
 		if err == nil {
 			a.Step(time.Second, h.From, m)
 			mm.Step(time.Second, m)
+			mm.SetStandbyReady(7, m.Epoch, m.Ready)
+			mm.Tick(2 * time.Second)
+			a.SetLive(2*time.Second, 1, false)
+			a.Tick(time.Hour)
 			a.Ready()
 			mm.Ready()
 		}
