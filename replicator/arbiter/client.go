@@ -311,7 +311,9 @@ func (c *Client) routineRun() {
 			c.wire.Datagrams++
 			c.datagram(d)
 		case <-c.ep.tick:
-			c.s.Tick()
+			for k := c.ep.takeTicks(); k > 0; k-- {
+				c.s.Tick()
+			}
 			c.m.Tick(c.ep.now())
 			ticks++
 		case <-c.wake:

@@ -51,6 +51,21 @@ type endpoint struct {
 	base    time.Time // the origin of now; its monotonic reading is what counts
 	buf     []byte    // routineRun's send buffer
 	dropped atomic.Uint64
+	// missed counts timer expirations the run goroutine has not taken:
+	// under load it falls behind, and BFD counts time in ticks (a late
+	// tick would send heartbeats late and make the other side declare us
+	// down).
+	missed atomic.Uint64
+}
+
+// maxCatchUpTicks bounds the ticks run at once after the run goroutine fell
+// behind (a stall that long has tripped detection anyway).
+const maxCatchUpTicks = 1000
+
+// takeTicks returns the expirations since the last call (at least 1: the
+// caller got a tick signal).
+func (e *endpoint) takeTicks() int {
+	return int(max(1, min(e.missed.Swap(0), maxCatchUpTicks)))
 }
 
 func openEndpoint(local netip.AddrPort, tick time.Duration) (*endpoint, error) {
@@ -120,9 +135,11 @@ func (e *endpoint) routineRecv() {
 func (e *endpoint) routineTick() {
 	defer e.wg.Done()
 	for {
-		if _, err := e.tk.Wait(); err != nil {
+		k, err := e.tk.Wait()
+		if err != nil {
 			return
 		}
+		e.missed.Add(k)
 		select {
 		case e.tick <- struct{}{}:
 		default:

@@ -210,8 +210,10 @@ func (s *Server) routineRun() {
 			s.datagram(d)
 		case <-s.ep.tick:
 			now := s.ep.now()
-			for _, m := range s.order {
-				m.s.Tick()
+			for k := s.ep.takeTicks(); k > 0; k-- {
+				for _, m := range s.order {
+					m.s.Tick()
+				}
 			}
 			s.arb.Tick(now)
 			ticks++
