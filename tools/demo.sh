@@ -11,6 +11,11 @@
 # manager starts a new standby, and traffic goes on; exit 0 with a summary
 # after the TTL (10 s, or the first argument in seconds; further arguments
 # go to reinforce-mgr).
+# As root, part 2 follows: the two-server demo (tools/demo-remote): a chain
+# replicated between two servers behind an ingress that is the arbiter;
+# the primary server's manager is killed, the standby server takes over
+# from its replicated state, the old primary rejoins as the standby, and
+# the sink gives its verdict.
 # REINFORCE_DEMO=memory forces the in-memory demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -114,3 +119,14 @@ case $sink_rc in
   3) echo "==> demo: the sink saw loss, duplicates or reordering (above): a bug, or drops outside the chain" ;;
   *) echo "demo: the sink failed:" >&2; cat "$tmp/sink.err" >&2; exit 1 ;;
 esac
+
+# Part 2 (root): two servers replicating the chain, an ingress that is the
+# arbiter, and a server failover (tools/demo-remote; REINFORCE_DEMO_REMOTE=0
+# skips it).
+if [ "${REINFORCE_DEMO_REMOTE:-1}" != 0 ]; then
+  echo
+  echo "==> demo: part 2: the chain on two servers; the primary server dies"
+  echo
+  go build -o bin/ ./tools/demo-remote
+  bin/demo-remote -bin bin
+fi
