@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
+	"github.com/reinforce-nfv/reinforce/replicator"
 	"github.com/reinforce-nfv/reinforce/replicator/arbiter"
 	"github.com/reinforce-nfv/reinforce/replicator/bfd"
 )
@@ -181,7 +182,13 @@ func (m *Manager) arbiterAct(l *arbiterLink, a arbiterAction) {
 	switch a.kind {
 	case arbiter.ActPromote:
 		if c.primary.Load() {
-			return // already leads (the configured primary at the first epoch)
+			// Already leads: the configured primary confirmed, or the
+			// primary re-promoted in a higher epoch after the arbiter
+			// lost and found it again. Its replication must move to that
+			// epoch too (keeping what is in flight), or the standby's
+			// frames of the new epoch would fence it.
+			m.raiseEpoch(c, a.epoch, replicator.RolePrimary)
+			return
 		}
 		t0 := time.Now()
 		if _, err := m.PromoteChainEpoch(a.chain, a.epoch); err != nil {
@@ -191,7 +198,10 @@ func (m *Manager) arbiterAct(l *arbiterLink, a arbiterAction) {
 		m.log.Warn().Str("chain", a.chain).Uint64("epoch", a.epoch).Dur("took", time.Since(t0)).Msg("arbiter: promoted")
 	case arbiter.ActDemote:
 		if !c.primary.Load() {
-			return // a standby already: its replicator follows the new primary's epoch
+			// A standby already: it joins the primary again in the new
+			// epoch (and reports ready once it has).
+			m.raiseEpoch(c, a.epoch, replicator.RoleStandby)
+			return
 		}
 		if err := m.DemoteChain(a.chain, a.epoch); err != nil {
 			m.log.Error().Err(err).Str("chain", a.chain).Msg("arbiter: demotion failed")
@@ -249,6 +259,22 @@ func (m *Manager) Switchover(chain string) error {
 	}
 	m.log.Warn().Str("chain", chain).Dur("took", time.Since(t0)).Msg("ARBITER: planned switchover done")
 	return nil
+}
+
+// raiseEpoch moves a chain that keeps its role here to a higher epoch.
+func (m *Manager) raiseEpoch(c *repChain, epoch uint64, role replicator.Role) {
+	c.promote.Lock()
+	defer c.promote.Unlock()
+	n := c.nd()
+	if c.closed || n == nil || epoch <= max(c.epoch.Load(), uint64(n.Stats().Epoch)) {
+		return
+	}
+	if err := n.SetEpoch(replicator.Epoch(epoch), role); err != nil {
+		m.log.Warn().Err(err).Str("chain", c.cfg.Chain).Uint64("epoch", epoch).Msg("arbiter: epoch not raised")
+		return
+	}
+	c.epoch.Store(epoch)
+	m.log.Info().Str("chain", c.cfg.Chain).Uint64("epoch", epoch).Str("role", c.roleName()).Msg("arbiter: same role, new epoch")
 }
 
 // yieldChain drains the chain for a planned switchover: the ingress holds

@@ -95,6 +95,7 @@ type Node struct {
 	recv  chan []byte
 	tick  chan struct{}
 	props chan proposal
+	epoch chan epochReq
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	err   error // why routineRun ended; guarded by mu
@@ -167,6 +168,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		recv:  make(chan []byte, cfg.RecvQueue),
 		tick:  make(chan struct{}, 1),
 		props: make(chan proposal),
+		epoch: make(chan epochReq),
 		stop:  make(chan struct{}),
 	}
 	if cfg.Initiator {
@@ -219,6 +221,25 @@ func (n *Node) Propose(latch LatchID, payload []byte) error {
 		return errors.New("replication node stopped")
 	}
 	return <-p.err
+}
+
+type epochReq struct {
+	epoch Epoch
+	role  Role
+	err   chan error
+}
+
+// SetEpoch moves the node to a higher epoch in role (the arbiter's
+// decision: MsgEpoch). A primary confirmed in a new epoch keeps its queue
+// (committed state whose output is still held) and its standby joins again.
+func (n *Node) SetEpoch(e Epoch, role Role) error {
+	r := epochReq{epoch: e, role: role, err: make(chan error, 1)}
+	select {
+	case n.epoch <- r:
+	case <-n.stop:
+		return errors.New("replication node stopped")
+	}
+	return <-r.err
 }
 
 // routineRecv reads datagrams until Stop closes the socket.
@@ -278,6 +299,8 @@ func (n *Node) routineRun() {
 			for k := min(n.missed.Swap(0), maxCatchUpTicks); k > 0; k-- {
 				n.onTick()
 			}
+		case r := <-n.epoch:
+			r.err <- n.r.Step(Msg{Type: MsgEpoch, Epoch: r.epoch, Role: r.role})
 		case p := <-n.props:
 			e := n.r.Step(Msg{Type: MsgPropose, Latch: p.latch, Payload: p.payload})
 			p.err <- e
