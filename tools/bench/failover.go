@@ -20,9 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -283,8 +280,7 @@ func runFailoverLocal(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	slices.Sort(take)
 	slices.Sort(det)
-	pct := func(v []float64, q float64) float64 { return v[min(len(v)-1, int(q*float64(len(v))))] }
-	ref := func(v float64) *float64 { return &v }
+	pct := quantile
 	p50, p99 := pct(take, 0.5), pct(take, 0.99)
 	row50 := Row{Benchmark: "T7 local: kill → first commit, p50 [≤ 100 µs]", Figure: round3(p50), Unit: "µs",
 		Reference: ref(float64(t7LocalP50.Microseconds())), Ratio: ref(ratioOf(p50, float64(t7LocalP50.Microseconds())))}
@@ -365,71 +361,6 @@ func runFailoverLocal(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	return exitOK
-}
-
-// writeFailoverPlot draws throughput per millisecond (top half) and each
-// frame's latency (bottom half, log scale) from 50 ms before the kill to 50
-// ms after; a red line marks the kill.
-func writeFailoverPlot(path string, kill int64, times, lat []int64) error {
-	const w, h, span = 1000, 500, int64(100 * time.Millisecond)
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for i := range img.Pix {
-		img.Pix[i] = 255
-	}
-	from := kill - span/2
-	x := func(t int64) int { return int((t - from) * (w - 1) / span) }
-	bins := make([]int, w/10) // 1 ms each
-	for _, t := range times {
-		if t >= from && t < from+span {
-			bins[int((t-from)*int64(len(bins))/span)]++
-		}
-	}
-	peak := slices.Max(append(bins, 1))
-	blue, grey, red := color.RGBA{30, 60, 200, 255}, color.RGBA{120, 120, 120, 255}, color.RGBA{220, 0, 0, 255}
-	dark := color.RGBA{40, 40, 40, 255}
-	for i, n := range bins {
-		top := h/2 - 10 - n*(h/2-20)/peak
-		for px := i * 10; px < i*10+9; px++ {
-			for py := top; py < h/2-10; py++ {
-				img.Set(px, py, blue)
-			}
-		}
-	}
-	for px := 0; px < w; px++ {
-		img.Set(px, h/2, grey)
-	}
-	// Latency: 1 µs at the bottom, 100 ms at the middle line, log scale.
-	for i, t := range times {
-		if t < from || t >= from+span || lat[i] <= 0 {
-			continue
-		}
-		l := float64(lat[i]) / 1e3
-		y := max(h-5-int(float64(h/2-10)*log10(max(l, 1))/5), h/2+2)
-		for d := 0; d < 4; d++ {
-			img.Set(x(t)+d%2, y+d/2, dark)
-		}
-	}
-	for py := 0; py < h; py++ {
-		img.Set(x(kill), py, red)
-	}
-	out, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(out, img); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-func log10(v float64) float64 {
-	n := 0.0
-	for v >= 10 {
-		v /= 10
-		n++
-	}
-	return n + (v-1)/9 // piecewise linear within a decade: enough for a picture
 }
 
 // startFailoverChain starts a manager running the stamping chain on a

@@ -45,6 +45,7 @@ var commands = []command{
 	{name: "chain", summary: "T2–T4: speed_tester loops and chains vs dpdk-testpmd null and a ping-pong floor", run: runChain},
 	{name: "overhead", summary: "T5 local: the stamping chain with burst transactions vs REINFORCE_TX=off; -remote: T5/T6 remote, replicated to a standby manager in the lab (root)", run: runOverhead},
 	{name: "failover-local", summary: "T7 local: kill -9 of an NF → its standby's first commit; latency; a plot around a failover", run: runFailoverLocal},
+	{name: "failover-remote", summary: "T7 remote: kill -9 of the primary server's manager → the standby's first commit and first output at the sink, both BFD profiles, in the lab (root); a plot", run: runFailoverRemote},
 }
 
 func main() {

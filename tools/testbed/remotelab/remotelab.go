@@ -39,6 +39,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -131,6 +132,16 @@ type Options struct {
 	Primary string
 	// RelayArgs are tools/relay's impairment flags at start ("-loss", "0.01"…).
 	RelayArgs []string
+	// Nice, when not 0, runs the managers (and so their NFs) at this nice
+	// value (-20..19). On a machine shared with other work, a negative one
+	// stands for the servers' own CPUs: BFD at 2 ms × 3 cannot tell a
+	// starved manager from a dead one.
+	Nice int
+	// RTPrio, when not 0, runs the managers (and their NFs) under
+	// SCHED_FIFO at this priority (chrt -f; 1..99): the lab's stand-in for
+	// a BFD thread with a CPU of its own. The kernel's RT throttling
+	// (sched_rt_runtime_us) still leaves 5 % to everything else.
+	RTPrio int
 	// Dir holds configs, sockets and logs; "": a new temporary directory,
 	// removed by Close.
 	Dir string
@@ -219,6 +230,15 @@ func Up(o Options) (_ *Lab, err error) {
 	}
 	defer func() {
 		if err != nil {
+			// The managers' output goes with the lab: keep it in the
+			// error, and whole in the lab's directory's parent.
+			for _, m := range append([]*Manager{l.Ing}, l.members[A], l.members[B]) {
+				if m != nil {
+					path := filepath.Join(os.TempDir(), "remotelab-up-"+m.Name+".log")
+					os.WriteFile(path, []byte(m.Output()), 0o644)
+					err = fmt.Errorf("%w\n---- %s (whole in %s):\n%s", err, m.Name, path, Tail(m.Output(), 1500))
+				}
+			}
 			l.Close()
 		}
 	}()
@@ -479,6 +499,8 @@ type Manager struct {
 	dir  string
 	cfg  string
 	sock string
+	nice int
+	rt   int
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -496,7 +518,7 @@ func newManager(l *Lab, name, cfg string) (*Manager, error) {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	return &Manager{Name: name, srv: l.L.Server(name), bin: l.Opt.Bin, dir: dir, cfg: path, sock: filepath.Join(dir, "ctl.sock"), out: &syncBuf{}}, nil
+	return &Manager{Name: name, srv: l.L.Server(name), bin: l.Opt.Bin, nice: l.Opt.Nice, rt: l.Opt.RTPrio, dir: dir, cfg: path, sock: filepath.Join(dir, "ctl.sock"), out: &syncBuf{}}, nil
 }
 
 // Start runs the manager in its server, in a process group of its own
@@ -510,6 +532,12 @@ func (m *Manager) Start() error {
 	m.starts++
 	fmt.Fprintf(m.out, "==== start %d at %s\n", m.starts, time.Now().Format("15:04:05.000"))
 	cmd := m.srv.Command(filepath.Join(m.bin, "reinforce-mgr"), "--config", m.cfg)
+	switch {
+	case m.rt != 0:
+		cmd = m.srv.Command("chrt", "-f", strconv.Itoa(m.rt), filepath.Join(m.bin, "reinforce-mgr"), "--config", m.cfg)
+	case m.nice != 0:
+		cmd = m.srv.Command("nice", "-n", strconv.Itoa(m.nice), filepath.Join(m.bin, "reinforce-mgr"), "--config", m.cfg)
+	}
 	cmd.SysProcAttr.Setpgid = true
 	cmd.Dir = m.dir
 	cmd.Stdout, cmd.Stderr = m.out, m.out
@@ -757,7 +785,11 @@ func (l *Lab) Protected() (primary string, ok bool) {
 // (The log is the only place the ingress shows the arbiter's view:
 // manager.Snapshot has no arbiter section.)
 func (l *Lab) ArbiterReady(member string, epoch uint64) bool {
-	out := l.Ing.Output()
+	return arbiterReadyIn(l.Ing.Output(), member, epoch)
+}
+
+// arbiterReadyIn is ArbiterReady on the log out.
+func arbiterReadyIn(out, member string, epoch uint64) bool {
 	tag := " member=" + member
 	var ready, live *bool
 	set := func(p **bool, v bool) {
@@ -805,7 +837,7 @@ func (l *Lab) WaitProtected(d time.Duration) error {
 			}
 			return fmt.Errorf("chain %s not protected after %v:\n%s", Chain, d, b.String())
 		}
-		time.Sleep(10 * time.Millisecond) // each poll asks three managers for their stats
+		time.Sleep(50 * time.Millisecond) // each poll asks the members for their stats: keep their load down
 	}
 }
 
