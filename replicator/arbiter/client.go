@@ -311,6 +311,10 @@ func (c *Client) routineRun() {
 			c.wire.Datagrams++
 			c.datagram(d)
 		case <-c.ep.tick:
+			// What arrived while this goroutine was not running came in
+			// time: it is taken before the missed ticks are run.
+			for c.ep.drain(func(d datagram) { c.wire.Datagrams++; c.datagram(d) }) {
+			}
 			for k := c.ep.takeTicks(); k > 0; k-- {
 				c.s.Tick()
 			}

