@@ -1,12 +1,14 @@
 package manager
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 	"time"
 
 	"github.com/shirou/gopsutil/v3/process"
 
+	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/manager/config"
 	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
 	"github.com/reinforce-nfv/reinforce/port"
@@ -222,4 +224,15 @@ func procStats(pid int32) ProcStats {
 		ps.RSSBytes = mem.RSS
 	}
 	return ps
+}
+
+// FetchSnapshot asks the manager listening on the control socket sock for
+// its Snapshot (the "stats" command).
+func FetchSnapshot(sock string, timeout time.Duration) (Snapshot, error) {
+	var s Snapshot
+	resp, err := ctlmsg.Call(sock, ctlmsg.Request{Cmd: "stats"}, timeout)
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(resp.Data, &s)
 }

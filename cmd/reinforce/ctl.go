@@ -5,13 +5,11 @@ package main
 // CHAIN" promotes a remote standby chain (docs/replicator.md).
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"time"
 
@@ -45,13 +43,9 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 	if path == "" {
 		path = ctlmsg.DefaultSocketPath("reinforce", os.Getenv("XDG_RUNTIME_DIR"), os.Getuid())
 	}
-	resp, err := call(path, req)
+	resp, err := ctlmsg.Call(path, req, 10*time.Second)
 	if err != nil {
 		fmt.Fprintln(stderr, "reinforce ctl:", err)
-		return 1
-	}
-	if !resp.OK {
-		fmt.Fprintf(stderr, "reinforce ctl: %s: %s\n", req.Cmd, resp.Error)
 		return 1
 	}
 	var out bytes.Buffer
@@ -62,26 +56,4 @@ func ctl(args []string, stdout, stderr io.Writer) int {
 	out.WriteByte('\n')
 	stdout.Write(out.Bytes())
 	return 0
-}
-
-// call sends one request and reads its response.
-func call(path string, req ctlmsg.Request) (ctlmsg.Response, error) {
-	c, err := net.DialTimeout("unix", path, 2*time.Second)
-	if err != nil {
-		return ctlmsg.Response{}, fmt.Errorf("connect to the manager: %w", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := ctlmsg.WriteMsg(c, req); err != nil {
-		return ctlmsg.Response{}, err
-	}
-	m, err := ctlmsg.ReadMsg(bufio.NewReader(c))
-	if err != nil {
-		return ctlmsg.Response{}, fmt.Errorf("read the manager's answer: %w", err)
-	}
-	resp, ok := m.(ctlmsg.Response)
-	if !ok {
-		return ctlmsg.Response{}, fmt.Errorf("the manager answered %v", m.Type())
-	}
-	return resp, nil
 }

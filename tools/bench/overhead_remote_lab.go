@@ -6,7 +6,6 @@ package main
 // UDP echo round trip, CPU and replication sampling.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -25,7 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/manager"
 	"github.com/reinforce-nfv/reinforce/pkt"
 	"github.com/reinforce-nfv/reinforce/pkt/probe"
@@ -239,25 +237,7 @@ func (m *remoteMgr) exited() bool {
 
 // stats asks the manager for its counters over its control socket.
 func (m *remoteMgr) stats() (manager.Snapshot, error) {
-	var s manager.Snapshot
-	c, err := net.DialTimeout("unix", m.sock, time.Second)
-	if err != nil {
-		return s, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := ctlmsg.WriteMsg(c, ctlmsg.Request{Cmd: "stats"}); err != nil {
-		return s, err
-	}
-	msg, err := ctlmsg.ReadMsg(bufio.NewReader(c))
-	if err != nil {
-		return s, err
-	}
-	resp, ok := msg.(ctlmsg.Response)
-	if !ok || !resp.OK {
-		return s, fmt.Errorf("stats: %#v", msg)
-	}
-	return s, json.Unmarshal(resp.Data, &s)
+	return manager.FetchSnapshot(m.sock, 5*time.Second)
 }
 
 // session starts the managers (a standby too when on), waits until the

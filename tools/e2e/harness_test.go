@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/internal/testenv"
 	"github.com/reinforce-nfv/reinforce/manager"
 	"github.com/reinforce-nfv/reinforce/tools/pktgen/gen"
@@ -203,25 +201,7 @@ func startMgr(t *testing.T, srv *lab.Server, bin, extra string) *mgrProc {
 
 // stats asks the manager for its counters over the control socket.
 func (m *mgrProc) stats() (manager.Snapshot, error) {
-	var s manager.Snapshot
-	c, err := net.DialTimeout("unix", m.sock, time.Second)
-	if err != nil {
-		return s, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if err := ctlmsg.WriteMsg(c, ctlmsg.Request{Cmd: "stats"}); err != nil {
-		return s, err
-	}
-	msg, err := ctlmsg.ReadMsg(bufio.NewReader(c))
-	if err != nil {
-		return s, err
-	}
-	resp, ok := msg.(ctlmsg.Response)
-	if !ok || !resp.OK {
-		return s, fmt.Errorf("stats: %#v", msg)
-	}
-	return s, json.Unmarshal(resp.Data, &s)
+	return manager.FetchSnapshot(m.sock, 5*time.Second)
 }
 
 // sinkProc is a sink running in a server.

@@ -31,11 +31,8 @@
 package remotelab
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +42,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/reinforce-nfv/reinforce/ctlmsg"
 	"github.com/reinforce-nfv/reinforce/manager"
 	"github.com/reinforce-nfv/reinforce/replicator"
 	"github.com/reinforce-nfv/reinforce/tools/testbed/lab"
@@ -660,25 +656,7 @@ func (m *Manager) Output() string { return m.out.String() }
 
 // Stats asks the manager for its counters over its control socket.
 func (m *Manager) Stats() (manager.Snapshot, error) {
-	var s manager.Snapshot
-	c, err := net.DialTimeout("unix", m.sock, time.Second)
-	if err != nil {
-		return s, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(3 * time.Second))
-	if err := ctlmsg.WriteMsg(c, ctlmsg.Request{Cmd: "stats"}); err != nil {
-		return s, err
-	}
-	msg, err := ctlmsg.ReadMsg(bufio.NewReader(c))
-	if err != nil {
-		return s, err
-	}
-	resp, ok := msg.(ctlmsg.Response)
-	if !ok || !resp.OK {
-		return s, fmt.Errorf("stats: %#v", msg)
-	}
-	return s, json.Unmarshal(resp.Data, &s)
+	return manager.FetchSnapshot(m.sock, 3*time.Second)
 }
 
 // Rep is the member's replication counters of chain c0.
