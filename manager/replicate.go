@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/manager/config"
@@ -344,6 +345,12 @@ func (c *repChain) startNode(primary bool) error {
 		nc.Apply = c.apply
 	}
 	n, err := replicator.StartNode(nc)
+	// A process this manager is forking (an NF it launches) holds a copy
+	// of the socket it just closed (a demotion or promotion restarts the
+	// Node on the same address) until that process execs.
+	for end := time.Now().Add(time.Second); errors.Is(err, syscall.EADDRINUSE) && time.Now().Before(end); n, err = replicator.StartNode(nc) {
+		time.Sleep(time.Millisecond)
+	}
 	if err != nil {
 		return fmt.Errorf("replication of chain %q: %w", c.cfg.Chain, err)
 	}

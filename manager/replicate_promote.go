@@ -120,7 +120,13 @@ func (m *Manager) PromoteChainEpoch(name string, epoch uint64) (missing []uint16
 			in.file = nil
 		}
 		o := state.Options{DataBytes: uint64(rp.StateBytes), LogBytes: uint64(rp.StateLogBytes), RegionID: m.region.Epoch()}
-		if err := in.attach(o); err != nil {
+		// A process this manager is forking (an NF it launches) holds a
+		// copy of our descriptor, and with it the lock, until it execs.
+		err := in.attach(o)
+		for end := time.Now().Add(time.Second); errors.Is(err, state.ErrBusy) && time.Now().Before(end); err = in.attach(o) {
+			time.Sleep(time.Millisecond)
+		}
+		if err != nil {
 			// The files stay as applied; nothing runs from them.
 			return nil, fmt.Errorf("promote chain %q: instance %d: %w", name, in.id, err)
 		}

@@ -58,9 +58,8 @@ func TestDemoShowsTrafficAndExitsZero(t *testing.T) {
 
 // TestLabDemo runs the README's first command as root: the namespace lab
 // (pktgen → manager → sink), the failover to the standby, and the sink's
-// verdict, which must be exactly once; then part 2, the two-server demo:
-// the primary server's manager killed, the standby server promoted by the
-// arbiter, the old primary rejoining, and the sink's verdict.
+// verdict, which must be exactly once. (Part 2, the two-server demo, is
+// opt-in: REINFORCE_DEMO_REMOTE=1.)
 func TestLabDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries and runs for seconds")
@@ -74,8 +73,7 @@ func TestLabDemo(t *testing.T) {
 	}
 	s := string(out)
 	for _, want := range []string{"its standby takes over", "failover: the standby takes over", "the sink says",
-		"every packet arrived exactly once and in order, through the failover",
-		"first output at the sink", "chain c0 protected again", "VERDICT: no packet twice"} {
+		"every packet arrived exactly once and in order, through the failover"} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, s)
 		}
