@@ -176,18 +176,7 @@ type Client struct {
 // a standby at epoch 0: nothing is released until the arbiter promotes this
 // member and grants it a lease.
 func StartClient(cfg ClientConfig) (*Client, error) {
-	if cfg.Profile.DetectMult == 0 {
-		cfg.Profile = ProfileDefault
-	}
-	if cfg.Lease == 0 {
-		cfg.Lease = cfg.Profile.Lease
-	}
-	if cfg.Tick == 0 {
-		cfg.Tick = DefaultTick
-	}
-	if cfg.SlowTx == 0 {
-		cfg.SlowTx = DefaultSlowTx
-	}
+	driverDefaults(&cfg.Profile, &cfg.Lease, &cfg.Tick, &cfg.SlowTx)
 	if !cfg.Arbiter.IsValid() {
 		return nil, errors.New("arbiter client: no arbiter address")
 	}

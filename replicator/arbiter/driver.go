@@ -79,6 +79,23 @@ func (e *endpoint) takeTicks() int {
 	return int(max(1, min(e.missed.Swap(0), maxCatchUpTicks)))
 }
 
+// driverDefaults fills a Server's or Client's zero timing settings: the
+// default profile, its lease, DefaultTick and DefaultSlowTx.
+func driverDefaults(p *Profile, lease, tick, slowTx *time.Duration) {
+	if p.DetectMult == 0 {
+		*p = ProfileDefault
+	}
+	if *lease == 0 {
+		*lease = p.Lease
+	}
+	if *tick == 0 {
+		*tick = DefaultTick
+	}
+	if *slowTx == 0 {
+		*slowTx = DefaultSlowTx
+	}
+}
+
 func openEndpoint(local netip.AddrPort, tick time.Duration) (*endpoint, error) {
 	var la *net.UDPAddr
 	if local.IsValid() {

@@ -107,18 +107,7 @@ type Server struct {
 
 // StartServer opens the socket and starts the arbiter.
 func StartServer(cfg ServerConfig) (*Server, error) {
-	if cfg.Profile.DetectMult == 0 {
-		cfg.Profile = ProfileDefault
-	}
-	if cfg.Lease == 0 {
-		cfg.Lease = cfg.Profile.Lease
-	}
-	if cfg.Tick == 0 {
-		cfg.Tick = DefaultTick
-	}
-	if cfg.SlowTx == 0 {
-		cfg.SlowTx = DefaultSlowTx
-	}
+	driverDefaults(&cfg.Profile, &cfg.Lease, &cfg.Tick, &cfg.SlowTx)
 	if cfg.EpochBase == 0 {
 		cfg.EpochBase = Epoch(uint64(time.Now().Unix()) << 20)
 	}

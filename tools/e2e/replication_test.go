@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +23,7 @@ import (
 	"github.com/reinforce-nfv/reinforce/tools/pktgen/gen"
 	"github.com/reinforce-nfv/reinforce/tools/sink/check"
 	"github.com/reinforce-nfv/reinforce/tools/testbed/lab"
+	"github.com/reinforce-nfv/reinforce/tools/testbed/remotelab"
 )
 
 // Remote replication in the namespace lab (issue 10 item 5;
@@ -219,81 +218,6 @@ func waitRep(t *testing.T, m *mgrProc, d time.Duration, what string, cond func(m
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// ---- the relay ----
-
-type relayProc struct {
-	cmd  *exec.Cmd
-	sock string
-	dir  string
-	out  *syncBuf
-	n    atomic.Uint64
-}
-
-func startLabRelay(t *testing.T, srv *lab.Server, bin string, args ...string) *relayProc {
-	t.Helper()
-	dir := t.TempDir()
-	r := &relayProc{sock: filepath.Join(dir, "relay.sock"), dir: dir, out: &syncBuf{}}
-	r.cmd = srv.Command(filepath.Join(bin, "relay"), append(args, "-ctl", r.sock)...)
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		r.cmd.Process.Kill()
-		r.cmd.Wait()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := r.ctl("stats"); err == nil {
-			return r
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("relay not answering on %s after 10 s:\n%s", r.sock, r.out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// ctl sends one command to the relay's control socket and returns its
-// answer.
-func (r *relayProc) ctl(cmd string) (string, error) {
-	local := filepath.Join(r.dir, fmt.Sprintf("c%d.sock", r.n.Add(1)))
-	c, err := net.DialUnix("unixgram", &net.UnixAddr{Name: local, Net: "unixgram"}, &net.UnixAddr{Name: r.sock, Net: "unixgram"})
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(local)
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte(cmd)); err != nil {
-		return "", err
-	}
-	buf := make([]byte, 4096)
-	n, err := c.Read(buf)
-	if err != nil {
-		return "", err
-	}
-	ans := string(buf[:n])
-	if strings.HasPrefix(ans, "error") {
-		return ans, fmt.Errorf("relay %q: %s", cmd, ans)
-	}
-	return ans, nil
-}
-
-// relayCounters mirrors tools/relay's Counters.
-type relayCounters struct {
-	In, Out, Lost, Duplicated, Reordered, Blackholed uint64
-}
-
-func (r *relayProc) stats() (map[string]relayCounters, error) {
-	ans, err := r.ctl("stats")
-	if err != nil {
-		return nil, err
-	}
-	var s map[string]relayCounters
-	return s, json.Unmarshal([]byte(ans), &s)
 }
 
 // ---- the live sink ----
@@ -698,8 +622,12 @@ func TestReplicationRemoteStandbyLab(t *testing.T) {
 			t.Fatalf("ethtool in %s: %v\n%s", s, err, out)
 		}
 	}
-	relay := startLabRelay(t, l.Server("wire"), bin, "-a", "a", "-b", "b", "-seed", "7",
+	relay, err := remotelab.StartRelay(l.Server("wire"), bin, t.TempDir(), "-a", "a", "-b", "b", "-seed", "7",
 		"-loss", "0.05", "-dup", "0.05", "-reorder", "0.05")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(relay.Close)
 	sbSrv := l.Server("sb")
 	var (
 		events       []string
@@ -725,8 +653,8 @@ func TestReplicationRemoteStandbyLab(t *testing.T) {
 				t.Logf("%s manager:\n%s", m.name, tail(m.m.out.String(), 6000))
 			}
 		}
-		st, err := relay.stats()
-		t.Logf("relay: %+v %v\n%s", st, err, tail(relay.out.String(), 2000))
+		st, err := relay.Stats()
+		t.Logf("relay: %+v %v\n%s", st, err, tail(relay.Output(), 2000))
 	}()
 	hasRep := func(s manager.Snapshot) bool { return len(s.Replication) == 1 }
 	sb = startRepMgr(t, sbSrv, bin, "sb1", "standby", hasRep)
@@ -784,7 +712,7 @@ func TestReplicationRemoteStandbyLab(t *testing.T) {
 	guard.setPhase("blackout")
 	atBlackout, _ := pm.rep()
 	sinkAtBlackout := sink.got.Load()
-	if _, err := relay.ctl(fmt.Sprintf("blackout %v", repLabBlackout)); err != nil {
+	if _, err := relay.Ctl(fmt.Sprintf("blackout %v", repLabBlackout)); err != nil {
 		t.Fatal(err)
 	}
 	event("blackout %v: sink %d, %d rx latch drops, p0 rx drops %d", repLabBlackout, sinkAtBlackout, atBlackout.RXLatchDrops, p0Drops(pm))
@@ -930,18 +858,9 @@ func TestReplicationRemoteStandbyLab(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	relaySt, err := relay.stats()
+	rc, err := relay.Stats()
 	if err != nil {
 		t.Fatal(err)
-	}
-	var rc relayCounters
-	for _, c := range relaySt {
-		rc.In += c.In
-		rc.Out += c.Out
-		rc.Lost += c.Lost
-		rc.Duplicated += c.Duplicated
-		rc.Reordered += c.Reordered
-		rc.Blackholed += c.Blackholed
 	}
 	sb2Rep, _ := sb2.rep()
 

@@ -29,7 +29,9 @@ type RelayCounters struct {
 	In, Out, Lost, Duplicated, Reordered, Blackholed uint64
 }
 
-func startRelay(srv *lab.Server, bin, dir string, args ...string) (*Relay, error) {
+// StartRelay starts tools/relay (in bin) in server srv with args, its
+// control socket in dir, and waits until it answers.
+func StartRelay(srv *lab.Server, bin, dir string, args ...string) (*Relay, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -45,7 +47,7 @@ func startRelay(srv *lab.Server, bin, dir string, args ...string) (*Relay, error
 			return r, nil
 		}
 		if time.Now().After(deadline) {
-			r.close()
+			r.Close()
 			return nil, fmt.Errorf("relay not answering on %s after 10 s:\n%s", r.sock, r.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -116,7 +118,11 @@ func (r *Relay) Stats() (RelayCounters, error) {
 	return t, nil
 }
 
-func (r *Relay) close() {
+// Close stops the relay.
+func (r *Relay) Close() {
 	r.cmd.Process.Kill()
 	r.cmd.Wait()
 }
+
+// Output is what the relay printed.
+func (r *Relay) Output() string { return r.out.String() }

@@ -245,7 +245,7 @@ func Up(o Options) (_ *Lab, err error) {
 			return nil, fmt.Errorf("ethtool in %s: %v\n%s", s, err, out)
 		}
 	}
-	if l.Relay, err = startRelay(l.L.Server("wire"), o.Bin, filepath.Join(l.dir, "relay"), append([]string{"-a", "a", "-b", "b", "-seed", "7"}, o.RelayArgs...)...); err != nil {
+	if l.Relay, err = StartRelay(l.L.Server("wire"), o.Bin, filepath.Join(l.dir, "relay"), append([]string{"-a", "a", "-b", "b", "-seed", "7"}, o.RelayArgs...)...); err != nil {
 		return nil, err
 	}
 	ingCfg, err := l.ingConfig()
@@ -327,7 +327,7 @@ func (l *Lab) Close() error {
 		}
 	}
 	if l.Relay != nil {
-		l.Relay.close()
+		l.Relay.Close()
 	}
 	var err error
 	if l.L != nil {
