@@ -15,6 +15,7 @@ package manager
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +81,7 @@ func (m *Manager) startArbiter() error {
 		if err != nil {
 			return fmt.Errorf("arbiter client: %w", err)
 		}
+		m.logArbiterScheduling("client", cc.RTPriority, cl.Scheduling())
 		l.client = cl
 		for _, c := range m.rep.chains {
 			g := cl.Gate(arbiter.ChainID(arbiter.NameID(c.cfg.Chain)))
@@ -92,7 +94,7 @@ func (m *Manager) startArbiter() error {
 		// (startArbiterActions): a demotion needs the chain's Node.
 	}
 	if a.IsServer() {
-		srv, err := m.startArbiterServer()
+		srv, err := m.startArbiterServer(l)
 		if err != nil {
 			if l.client != nil {
 				l.client.Close()
@@ -106,7 +108,7 @@ func (m *Manager) startArbiter() error {
 }
 
 // startArbiterServer serves as the arbiter of the configured chains.
-func (m *Manager) startArbiterServer() (*arbiter.Server, error) {
+func (m *Manager) startArbiterServer(l *arbiterLink) (*arbiter.Server, error) {
 	sc := m.cfg.ArbiterServerConfig()
 	sc.Seed = uint64(time.Now().UnixNano())
 	names := map[arbiter.MemberID]string{}
@@ -132,12 +134,13 @@ func (m *Manager) startArbiterServer() (*arbiter.Server, error) {
 				return
 			}
 			m.Stats.Redirects.Add(1)
-			m.arb.mu.Lock()
-			if ch := m.arb.redirected[chain]; ch != nil {
+			// l, not m.arb: the first redirect may come before m.arb is set.
+			l.mu.Lock()
+			if ch := l.redirected[chain]; ch != nil {
 				close(ch)
-				delete(m.arb.redirected, chain)
+				delete(l.redirected, chain)
 			}
-			m.arb.mu.Unlock()
+			l.mu.Unlock()
 			m.log.Warn().Str("chain", chain).Str("to", member).Uint64("epoch", uint64(r.Epoch)).Int("port", port).
 				Msg("ARBITER: traffic redirected to the chain's new primary")
 			m.RecordEvent(onvmstats.Event{Message: "Chain redirected", Source: []onvmstats.Field{
@@ -149,7 +152,24 @@ func (m *Manager) startArbiterServer() (*arbiter.Server, error) {
 		m.log.Warn().Str("chain", chains[e.Chain]).Str("member", names[e.Member]).Stringer("event", e.Kind).
 			Uint64("epoch", uint64(e.Epoch)).Str("detail", e.Detail).Msg("arbiter")
 	}
-	return arbiter.StartServer(sc)
+	srv, err := arbiter.StartServer(sc)
+	if err == nil {
+		m.logArbiterScheduling("server", sc.RTPriority, srv.Scheduling())
+	}
+	return srv, err
+}
+
+// logArbiterScheduling says in one line how the arbiter driver's thread
+// runs: a real-time priority the kernel refused (no CAP_SYS_NICE, or an RT
+// budget of 0 in a container's cgroup) leaves BFD at the mercy of the
+// machine's load, which an operator must know.
+func (m *Manager) logArbiterScheduling(role string, prio int, sched string) {
+	if prio > 0 && !strings.HasPrefix(sched, "SCHED_FIFO") {
+		m.log.Warn().Str("driver", role).Str("scheduling", sched).
+			Msg("arbiter: BFD thread NOT real-time; under load it may declare live peers down (arbiter.rt_priority)")
+		return
+	}
+	m.log.Info().Str("driver", role).Str("scheduling", sched).Msg("arbiter: BFD thread")
 }
 
 // startArbiterActions starts applying the arbiter's decisions, once the

@@ -343,6 +343,9 @@ func (c *repChain) startNode(primary bool) error {
 	} else {
 		nc.Initiator = true
 		nc.Apply = c.apply
+		nc.OnApplyError = func(err error) {
+			c.r.m.log.Warn().Err(err).Str("chain", c.cfg.Chain).Msg("replication: the standby could not apply a transaction; it joins again for a snapshot")
+		}
 	}
 	n, err := replicator.StartNode(nc)
 	// A process this manager is forking (an NF it launches) holds a copy
@@ -844,9 +847,13 @@ func (c *repChain) snapshot() []byte {
 	c.smu.Lock()
 	defer c.smu.Unlock()
 	b := c.appendRuntimeSnapshot(nil)
+	rp := &c.r.m.cfg.Replication
 	for _, in := range c.insts {
-		st := in.file.Stats()
-		b = appendFile(b, in.id, in.file.Seed(), uint64(c.r.m.cfg.Replication.StateBytes), st.LogBytes, in.file.LayoutDigest())
+		// The configured sizes, not this file's: a promoted standby's file
+		// has a standby's larger log (installSnapshotWith), and sending
+		// that made each generation's log 4 times the last until, after a
+		// few failovers back and forth, no standby could create it.
+		b = appendFile(b, in.id, in.file.Seed(), uint64(rp.StateBytes), uint64(rp.StateLogBytes), in.file.LayoutDigest())
 		b = in.shadow.appendTo(b, in.id)
 	}
 	return b

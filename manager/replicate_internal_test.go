@@ -3,10 +3,12 @@ package manager
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 
 	"github.com/reinforce-nfv/reinforce/internal/testenv"
+	"github.com/reinforce-nfv/reinforce/manager/config"
 	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
@@ -219,5 +221,44 @@ func TestSnapshotInstallsPrimaryFile(t *testing.T) {
 	})
 	if sm.Len() != mp.Len() {
 		t.Fatalf("standby map has %d entries, primary %d", sm.Len(), mp.Len())
+	}
+}
+
+// TestSnapshotGenerationsKeepLogSize: a chain failed over back and forth
+// sends snapshots from files that were themselves installed from
+// snapshots. Each generation's standby file must have the same log size:
+// the snapshot carries the configured sizes, not the sending file's (a
+// standby's file has a bigger log, and sending that grew the log 4 times
+// per generation until no standby could create its file).
+func TestSnapshotGenerationsKeepLogSize(t *testing.T) {
+	dir := t.TempDir()
+	const dataBytes, logBytes = 1 << 20, 1 << 20
+	pf, err := state.Open(filepath.Join(dir, "g0.state"), state.Options{DataBytes: dataBytes, LogBytes: logBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	mk := func(gen int, f *state.File) *repChain {
+		m := &Manager{}
+		m.cfg.Chains = []config.Chain{{Name: "t"}}
+		m.cfg.Replication.StateBytes, m.cfg.Replication.StateLogBytes = dataBytes, logBytes
+		c := &repChain{r: &replication{m: m}, insts: []*repInst{{id: 1, path: filepath.Join(dir, fmt.Sprintf("g%d.state", gen)), file: f}}}
+		c.cfg.Chain = "t"
+		return c
+	}
+	src := mk(0, pf)
+	want := uint64(max(repStandbyLog, 4*logBytes))
+	for gen := 1; gen <= 6; gen++ {
+		snap := src.snapshot()
+		dst := mk(gen, nil)
+		if err := dst.installSnapshotWith(snap, 0); err != nil {
+			t.Fatalf("generation %d: %v", gen, err)
+		}
+		f := dst.insts[0].file
+		defer f.Close()
+		if got := f.Stats().LogBytes; got != want {
+			t.Fatalf("generation %d: standby file log %d bytes, want %d", gen, got, want)
+		}
+		src = dst // promoted: its snapshot feeds the next standby
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/reinforce-nfv/reinforce/manager/config"
 	"github.com/reinforce-nfv/reinforce/replicator"
 	"github.com/reinforce-nfv/reinforce/shm/state"
 )
@@ -124,7 +125,7 @@ func (c *repChain) installSnapshotWith(p []byte, regionID uint64) error {
 			}
 			cur = &building{in: in, tmp: in.path + ".snap", digest: r.digest}
 			os.Remove(cur.tmp)
-			f, err := state.Open(cur.tmp, state.Options{DataBytes: r.dataBytes, LogBytes: max(repStandbyLog, 4*r.logBytes),
+			f, err := state.Open(cur.tmp, state.Options{DataBytes: r.dataBytes, LogBytes: max(repStandbyLog, 4*min(r.logBytes, config.MaxStateLogBytes)),
 				RegionID: regionID, Seed: r.seed})
 			if err != nil {
 				return err

@@ -59,6 +59,9 @@ type NodeConfig struct {
 	// routineRun and must not call back into the Node.
 	OnBFD  func(bfd.Change)
 	OnRole func(Role, Epoch)
+	// OnApplyError (standby) reports an Apply that failed: the Node then
+	// joins again for a snapshot (Replicator.Rejoin). Optional.
+	OnApplyError func(error)
 }
 
 // NodeStats is a snapshot of a Node's counters.
@@ -74,6 +77,7 @@ type NodeStats struct {
 	HandshakeErrors, SendErrors  uint64
 	StepErrors                   uint64
 	Datagrams                    uint64
+	ApplyErrors                  uint64 // Apply failed: rejoined for a snapshot
 }
 
 type proposal struct {
@@ -411,11 +415,28 @@ func (n *Node) process() error {
 				n.send(n.sendBuf)
 			}
 		}
-		for _, a := range rd.Apply {
+		failed := false
+		for i, a := range rd.Apply {
 			// Applied BEFORE Advance: Advance is what acknowledges.
 			if err := n.cfg.Apply(a); err != nil {
-				return fmt.Errorf("apply transaction %d: %w", a.TxID, err)
+				// What was applied stands; the rest is dropped and the
+				// standby asks again for a snapshot.
+				n.st.ApplyErrors++
+				if n.cfg.OnApplyError != nil {
+					n.cfg.OnApplyError(fmt.Errorf("apply transaction %d: %w", a.TxID, err))
+				}
+				rd.Apply = rd.Apply[:i]
+				failed = true
+				break
 			}
+		}
+		if failed {
+			if rd.Role != 0 && n.cfg.OnRole != nil {
+				n.cfg.OnRole(rd.Role, n.r.Epoch())
+			}
+			n.r.Advance(rd)
+			n.r.Rejoin()
+			continue
 		}
 		if rd.Release != 0 && n.cfg.Release != nil {
 			n.cfg.Release(rd.Release)

@@ -157,6 +157,7 @@ type Counters struct {
 	Applied                                    uint64 // standby: transactions applied (snapshots included)
 	Snapshots, Joins, Rejects                  uint64
 	Malformed, Corrupt, Stale, Duplicate, Drop uint64 // Step errors (Drop: out of window, not joined, wrong role)
+	Rejoins                                    uint64 // standby: Rejoin after a failed apply
 }
 
 type txn struct {
@@ -489,6 +490,22 @@ func (r *Replicator) Advance(rd Ready) {
 		r.emitAck()
 		r.promote()
 	}
+}
+
+// Rejoin is for a standby whose Apply failed: its state can no longer be
+// trusted to follow the primary's, so it forgets what it applied and joins
+// again, which brings a whole snapshot (the embedding process discards its
+// state when that snapshot is applied). Before this, a failed Apply ended
+// the Node for good and left the chain unprotected until a restart.
+func (r *Replicator) Rejoin() {
+	if r.role != RoleStandby {
+		return
+	}
+	r.applied, r.joined, r.cut, r.rejected = 0, false, 0, false
+	r.stages, r.applyQ = nil, nil
+	r.joinID++
+	r.joinTimer = r.cfg.JoinTicks
+	r.ctr.Rejoins++
 }
 
 // Reannounce is for a standby whose transport session was established

@@ -13,6 +13,7 @@ package config
 //	psk = "at least 16 bytes, the same everywhere"
 //	profile = "default"            # BFD 1 ms x 3; "loaded": 2 ms x 3
 //	lease_ms = 6                   # 0: the profile's (6 ms, loaded 12 ms)
+//	rt_priority = 10               # the BFD thread's SCHED_FIFO priority; 0: normal scheduling
 //	vip = ["10.0.0.100", "fd00::100"]   # optional: addresses taken over at promotion
 //	vip_mac = "02:52:46:00:00:01"  # optional: default the vip_port's own MAC
 //	vip_port = 1                   # the [[port]] facing the clients
@@ -51,6 +52,12 @@ const (
 	// more only delay nothing and flood the segment.
 	DefaultVIPAnnounce = 3
 	MaxVIPAnnounce     = 100
+	// DefaultArbiterRTPriority is the SCHED_FIFO priority of the arbiter
+	// driver's thread (rt_priority) when the table does not say: above
+	// every normal task, so BFD keeps its millisecond timing however busy
+	// the machine, and low among real-time priorities (the kernel's own
+	// threads run at 50 and up).
+	DefaultArbiterRTPriority = 10
 )
 
 // Arbiter is the [arbiter] table. The zero value configures no arbiter.
@@ -71,6 +78,11 @@ type Arbiter struct {
 	Lease time.Duration
 	// Margin is added to the arbiter's lease bound (margin_us); 0 takes the default.
 	Margin time.Duration
+	// RTPriority is the SCHED_FIFO priority of the driver's thread (rt_priority),
+	// 0..99, 0 for normal scheduling; RTPrioritySet says the table gave it (else
+	// DefaultArbiterRTPriority).
+	RTPriority    int
+	RTPrioritySet bool
 	// Chains are the chains the arbiter decides for ([[arbiter.chain]]), with Serve only.
 	Chains []ArbiterChain
 
@@ -125,6 +137,14 @@ func (a *Arbiter) ArbiterProfile() (p arbiter.Profile, lease, margin time.Durati
 	return p, lease, margin
 }
 
+// ThreadPriority returns the driver thread's SCHED_FIFO priority (0: normal).
+func (a *Arbiter) ThreadPriority() int {
+	if !a.RTPrioritySet {
+		return DefaultArbiterRTPriority
+	}
+	return a.RTPriority
+}
+
 // VIPAnnouncements returns how many times the VIP set is announced at a promotion.
 func (a *Arbiter) VIPAnnouncements() int {
 	if a.VIPAnnounce == 0 {
@@ -158,6 +178,10 @@ func (d *decoder) arbiter(a *Arbiter, key string, t map[string]any) {
 		"profile":   d.str(&a.Profile),
 		"lease_ms":  d.duration(&a.Lease, time.Millisecond),
 		"margin_us": d.duration(&a.Margin, time.Microsecond),
+		"rt_priority": func(key string, v any) {
+			a.RTPrioritySet = true
+			d.integer(&a.RTPriority)(key, v)
+		},
 		"vip": func(key string, v any) {
 			var ss []string
 			d.strList(&ss)(key, v)
@@ -245,6 +269,9 @@ func (c *Config) checkArbiter(r *reporter) {
 	}
 	if a.Lease < 0 || a.Lease > MaxArbiterLease || a.Lease%time.Millisecond != 0 {
 		r.errorf("arbiter.lease_ms", "%s out of range 0..%d (0: the profile's)", inUnit(a.Lease, time.Millisecond), MaxArbiterLease/time.Millisecond)
+	}
+	if a.RTPriority < 0 || a.RTPriority > 99 {
+		r.errorf("arbiter.rt_priority", "%d out of range 0..99 (0: normal scheduling)", a.RTPriority)
 	}
 	if a.Margin < 0 || a.Margin > MaxArbiterMargin {
 		r.errorf("arbiter.margin_us", "%s out of range 0..%d (0: the default)", inUnit(a.Margin, time.Microsecond), MaxArbiterMargin/time.Microsecond)
@@ -384,7 +411,8 @@ func (c *Config) checkVIP(r *reporter) {
 func (c *Config) ArbiterServerConfig() arbiter.ServerConfig {
 	a := &c.Arbiter
 	p, lease, margin := a.ArbiterProfile()
-	sc := arbiter.ServerConfig{Listen: a.Serve, PSK: []byte(a.PSK), Profile: p, Lease: lease, Margin: margin}
+	sc := arbiter.ServerConfig{Listen: a.Serve, PSK: []byte(a.PSK), Profile: p, Lease: lease, Margin: margin,
+		RTPriority: a.ThreadPriority()}
 	seen := map[string]bool{}
 	for _, ac := range a.Chains {
 		cc := arbiter.ChainConfig{ID: arbiter.ChainID(arbiter.NameID(ac.Chain)), Name: ac.Chain,
@@ -413,7 +441,7 @@ func (c *Config) ArbiterClientConfig() arbiter.ClientConfig {
 	a := &c.Arbiter
 	p, lease, _ := a.ArbiterProfile()
 	cc := arbiter.ClientConfig{Local: a.Local, Arbiter: a.Address, ID: arbiter.MemberID(arbiter.NameID(a.Member)),
-		PSK: []byte(a.PSK), Profile: p, Lease: lease}
+		PSK: []byte(a.PSK), Profile: p, Lease: lease, RTPriority: a.ThreadPriority()}
 	for _, rc := range c.Replication.Chains {
 		cc.Chains = append(cc.Chains, arbiter.ChainID(arbiter.NameID(rc.Chain)))
 	}

@@ -86,6 +86,29 @@ margin_us = 500
 	if cfg := wantOK(t, arbBase); cfg.Arbiter.IsServer() || cfg.Arbiter.IsMember() {
 		t.Fatal("arbiter configured by default")
 	}
+	// The BFD thread is real-time unless the table says otherwise.
+	if got := a.ThreadPriority(); got != DefaultArbiterRTPriority || cfg.ArbiterClientConfig().RTPriority != got {
+		t.Fatalf("default thread priority %d (client config %d)", got, cfg.ArbiterClientConfig().RTPriority)
+	}
+	off := wantOK(t, arbBase+`
+[arbiter]
+address = "10.0.0.1:7500"
+member = "a"
+psk = "0123456789abcdef"
+rt_priority = 0
+`)
+	if off.Arbiter.ThreadPriority() != 0 {
+		t.Fatalf("rt_priority = 0: thread priority %d", off.Arbiter.ThreadPriority())
+	}
+	wantErrors(t, arbBase+`
+[arbiter]
+address = "10.0.0.1:7500"
+member = "a"
+psk = "0123456789abcdef"
+rt_priority = 120
+`,
+		`cfg.toml:19: arbiter.rt_priority: 120 out of range 0..99 (0: normal scheduling)`,
+	)
 }
 
 func TestArbiterServerErrorsNameLineAndKey(t *testing.T) {

@@ -208,7 +208,7 @@ type chain struct {
 func (c *chain) standbyReady(i int) bool { return c.ready[i] != 0 && c.ready[i] == c.epoch }
 
 // Arbiter decides primaries and grants leases. It is not safe for
-// concurrent use: the driver's run goroutine calls every method.
+// concurrent use: the driver's loop calls every method.
 type Arbiter struct {
 	cfg     Config
 	chains  []*chain

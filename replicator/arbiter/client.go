@@ -1,8 +1,8 @@
 package arbiter
 
 // Client runs the Member state machine inside a member manager: one UDP
-// socket to the arbiter, one BFD session with it, a timerfd ticker. Its run
-// goroutine, per event:
+// socket to the arbiter, one BFD session with it, a timerfd ticker, all
+// served by the driver's loop on its own thread (driver.go). Per event:
 //
 //	datagram → message from the arbiter: Codec.Open, BFD Heard, Member.Step
 //	         → BFD: the session's Step
@@ -21,11 +21,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/reinforce-nfv/reinforce/replicator/bfd"
 )
@@ -105,9 +106,13 @@ type ClientConfig struct {
 	// Tick is the timer period (DefaultTick); SlowTx BFD's interval while
 	// not Up (DefaultSlowTx).
 	Tick, SlowTx time.Duration
-	Seed         uint64
-	// The manager's actions (Member's ActionKind). They run on the run
-	// goroutine, AFTER the chain's Gate reflects the change: they must not
+	// RTPriority, when above 0, runs the driver's thread under SCHED_FIFO
+	// at this priority (1..99) if the process may; Scheduling says whether
+	// it does.
+	RTPriority int
+	Seed       uint64
+	// The manager's actions (Member's ActionKind). They run on the driver's
+	// thread, AFTER the chain's Gate reflects the change: they must not
 	// block for long; they may call Yielded, ObserveEpoch, CanRelease and
 	// Stats.
 	OnPromote func(chain ChainID, epoch Epoch)
@@ -161,12 +166,14 @@ type Client struct {
 	s     *bfd.Session
 	codec *Codec
 	gates map[ChainID]*Gate // read-only after start
+	arbSA unix.Sockaddr     // the arbiter's address for the socket
 
-	wake  chan struct{}
 	reqMu sync.Mutex
 	reqs  []clientReq // guarded by reqMu
+	taken []clientReq // the loop's: reqs swapped out
 
-	wire WireCounters // run goroutine only
+	wire   WireCounters // the loop only
+	nTicks int          // the loop only
 
 	mu    sync.Mutex
 	stats ClientStats // guarded by mu
@@ -192,21 +199,25 @@ func StartClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arbiter client: %w", err)
 	}
-	ep, err := openEndpoint(cfg.Local, cfg.Tick)
+	ep, err := openEndpoint(cfg.Local, cfg.Arbiter, cfg.Profile, cfg.Tick, cfg.RTPriority)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{ep: ep, cfg: cfg, m: m, s: sess, codec: codec, gates: map[ChainID]*Gate{}, wake: make(chan struct{}, 1)}
+	c := &Client{ep: ep, cfg: cfg, m: m, s: sess, codec: codec, gates: map[ChainID]*Gate{}, arbSA: ep.sockaddr(cfg.Arbiter)}
 	for _, id := range cfg.Chains {
 		c.gates[id] = &Gate{base: ep.base}
 	}
 	c.publish()
-	ep.start(c.routineRun)
+	ep.start(c)
 	return c, nil
 }
 
 // Addr returns the address the socket is bound to.
-func (c *Client) Addr() netip.AddrPort { return c.ep.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (c *Client) Addr() netip.AddrPort { return c.ep.localAddr() }
+
+// Scheduling reports the driver thread's scheduling ("SCHED_FIFO N", or
+// "normal" and why RTPriority was not applied).
+func (c *Client) Scheduling() string { return c.ep.Scheduling() }
 
 // Close stops the client and closes every gate for good (a stopped client
 // renews no lease, and its manager should release nothing). It is
@@ -273,10 +284,7 @@ func (c *Client) request(r clientReq) {
 	c.reqMu.Lock()
 	c.reqs = append(c.reqs, r)
 	c.reqMu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.ep.wake()
 }
 
 // Stats returns the state and counters as of the last event.
@@ -288,62 +296,61 @@ func (c *Client) Stats() ClientStats {
 	return st
 }
 
-// routineRun owns the state machines until close closes stop.
-func (c *Client) routineRun() {
-	ticks := 0
-	var reqs []clientReq
-	for {
-		select {
-		case <-c.ep.stop:
-			return
-		case d := <-c.ep.recv:
-			c.wire.Datagrams++
-			c.datagram(d)
-		case <-c.ep.tick:
-			// What arrived while this goroutine was not running came in
-			// time: it is taken before the missed ticks are run.
-			for c.ep.drain(func(d datagram) { c.wire.Datagrams++; c.datagram(d) }) {
-			}
-			for k := c.ep.takeTicks(); k > 0; k-- {
-				c.s.Tick()
-			}
-			c.m.Tick(c.ep.now())
-			ticks++
-		case <-c.wake:
-			c.reqMu.Lock()
-			reqs, c.reqs = c.reqs, reqs[:0]
-			c.reqMu.Unlock()
-			for _, r := range reqs {
-				var err error
-				switch r.kind {
-				case reqYielded:
-					err = c.m.Yielded(r.chain)
-				case reqReady:
-					err = c.m.SetStandbyReady(r.chain, r.epoch, r.ready)
-				default:
-					err = c.m.ObserveEpoch(r.chain, r.epoch)
-				}
-				if err != nil {
-					c.wire.StepErrors++
-				}
-			}
+// The loop's handler (driver.go): the only code touching the state
+// machines.
+
+func (c *Client) wake() {
+	c.reqMu.Lock()
+	c.taken, c.reqs = c.reqs, c.taken[:0]
+	c.reqMu.Unlock()
+	for _, r := range c.taken {
+		var err error
+		switch r.kind {
+		case reqYielded:
+			err = c.m.Yielded(r.chain)
+		case reqReady:
+			err = c.m.SetStandbyReady(r.chain, r.epoch, r.ready)
+		default:
+			err = c.m.ObserveEpoch(r.chain, r.epoch)
 		}
-		if c.process() || ticks%10 == 0 {
-			c.publish()
+		if err != nil {
+			c.wire.StepErrors++
 		}
+	}
+}
+
+func (c *Client) ticks(k int) {
+	if k >= c.ep.pauseTicks {
+		c.wire.pause(k, c.ep.tick)
+		c.s.Paused()
+		k = 1
+	}
+	for ; k > 0; k-- {
+		c.s.Tick()
+	}
+	c.m.Tick(c.ep.now())
+	c.nTicks++
+}
+
+// after processes what the events asked for. Stats are refreshed when the
+// member did something, and every 10 ticks for the BFD counters.
+func (c *Client) after() {
+	if c.process() || c.nTicks%10 == 0 {
+		c.publish()
 	}
 }
 
 func isArbiter(id MemberID) bool { return id == ArbiterID }
 
-func (c *Client) datagram(d datagram) {
-	if len(d.b) == 0 {
+func (c *Client) datagram(b []byte, _ netip.AddrPort) {
+	c.wire.Datagrams++
+	if len(b) == 0 {
 		c.wire.Malformed++
 		return
 	}
-	switch d.b[0] {
+	switch b[0] {
 	case KindMsg:
-		_, m, err := c.codec.Open(d.b, isArbiter)
+		_, m, err := c.codec.Open(b, isArbiter)
 		if err != nil {
 			c.wire.classify(err)
 			return
@@ -353,15 +360,15 @@ func (c *Client) datagram(d datagram) {
 			c.wire.StepErrors++
 		}
 	case KindBFD:
-		if len(d.b) < bfdHeaderLen {
+		if len(b) < bfdHeaderLen {
 			c.wire.Malformed++
 			return
 		}
-		if MemberID(binary.BigEndian.Uint32(d.b[1:])) != ArbiterID {
+		if MemberID(binary.BigEndian.Uint32(b[1:])) != ArbiterID {
 			c.wire.Unknown++
 			return
 		}
-		raw := d.b[bfdHeaderLen:]
+		raw := b[bfdHeaderLen:]
 		var p bfd.ControlPacket
 		if err := bfd.Decode(raw, &p); err != nil {
 			c.wire.Malformed++
@@ -393,7 +400,7 @@ func (c *Client) process() (did bool) {
 		rd := c.m.Ready()
 		for _, msg := range rd.Messages {
 			c.ep.buf = c.codec.Seal(c.ep.buf[:0], ArbiterID, msg)
-			if c.ep.send(c.ep.buf, c.cfg.Arbiter) != nil {
+			if c.ep.send(c.ep.buf, c.arbSA) != nil {
 				c.wire.SendErrors++
 			}
 		}
@@ -422,7 +429,7 @@ func (c *Client) process() (did bool) {
 	brd := c.s.Ready()
 	for _, p := range brd.Packets {
 		c.ep.buf = append(bfdHeader(c.ep.buf[:0], c.cfg.ID), p...)
-		if c.ep.send(c.ep.buf, c.cfg.Arbiter) != nil {
+		if c.ep.send(c.ep.buf, c.arbSA) != nil {
 			c.wire.SendErrors++
 		}
 	}
@@ -438,7 +445,6 @@ func (c *Client) process() (did bool) {
 func (c *Client) publish() {
 	now := c.ep.now()
 	st := ClientStats{Member: c.m.Counters(), BFDState: c.s.State(), BFD: c.s.Counters(), Wire: c.wire}
-	st.Wire.RecvDropped = c.ep.dropped.Load()
 	for _, id := range c.cfg.Chains {
 		r, e := c.m.Role(id)
 		_, until := c.m.ReleaseUntil(id)

@@ -1,18 +1,30 @@
 package arbiter
 
-// What Server and Client share: one UDP socket and a timerfd ticker feeding
-// one run goroutine (the replicator's Node pattern, docs/replication.md
-// "Node"):
+// What Server and Client share: one UDP socket, a timerfd and an eventfd,
+// served by ONE goroutine locked to its own OS thread, which blocks in
+// ppoll(2) on the three and runs the state machines itself:
 //
-//	routineRecv: socket → recv channel (bounded; a full channel drops and
-//	             counts, as a full NIC queue would: the protocol resends)
-//	routineTick: timerfd Ticker → tick channel (one pending tick; ticks
-//	             coalesce while the run goroutine is behind)
-//	routineRun:  (in server.go, client.go) the only goroutine touching the
-//	             state machines
+//	eventfd  → stop, or the owner's requests (Server.Switchover, the
+//	           Client's Yielded / ObserveEpoch / SetStandbyReady)
+//	socket   → every waiting datagram, read without blocking, BEFORE the
+//	           ticks: what arrived while the thread was not running came in
+//	           time
+//	timerfd  → the expirations since the last read, each run as a tick
+//	then the driver's after (process the state machines, publish stats).
 //
-// close closes stop, the socket (ending routineRecv) and the ticker (ending
-// routineTick), then waits for all three.
+// Why not goroutines on the netpoller: BFD at 1 ms × 3 needs its thread on
+// a CPU within a millisecond or so of a packet or tick, and a goroutine
+// woken by the netpoller first waits for a P, then, if it was locked, for
+// a hand-off to its thread, both at normal priority behind whatever spins
+// (NFs, the manager's loops, other managers on a shared machine: on the
+// 2-vCPU development VM such a driver declared live members down about
+// once a second). A thread blocked in ppoll is woken by the kernel, and
+// with RTPriority it runs under SCHED_FIFO, ahead of every normal task
+// (docs/arbiter.md, "Scheduling"). The loop allocates nothing per packet
+// but the source address, so it does not drive the garbage collector.
+//
+// close sets stopping, rings the eventfd, waits for the loop to return and
+// only then closes the descriptors (no descriptor is reused under it).
 
 import (
 	"crypto/rand"
@@ -20,13 +32,14 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/reinforce-nfv/reinforce/replicator"
+	"golang.org/x/sys/unix"
+
 	"github.com/reinforce-nfv/reinforce/replicator/bfd"
 )
 
@@ -35,49 +48,56 @@ import (
 // regardless, so bring-up takes round trips, not seconds.
 const DefaultSlowTx = time.Second
 
-type datagram struct {
-	b    []byte
-	from netip.AddrPort
+// maxCatchUpTicks bounds the ticks run at once after the loop fell behind
+// (a stall that long has tripped detection anyway).
+const maxCatchUpTicks = 1000
+
+// maxRecvBurst bounds the datagrams taken per wake-up, so ticks still run
+// under a flood.
+const maxRecvBurst = 256
+
+// handler is what a driver does on its loop's events; all run on the
+// loop's thread.
+type handler interface {
+	datagram(b []byte, from netip.AddrPort)
+	ticks(k int)
+	wake()
+	after()
 }
 
 type endpoint struct {
-	conn    *net.UDPConn
-	tk      *replicator.Ticker
-	recv    chan datagram
-	tick    chan struct{}
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
-	base    time.Time // the origin of now; its monotonic reading is what counts
-	buf     []byte    // routineRun's send buffer
-	dropped atomic.Uint64
-	// missed counts timer expirations the run goroutine has not taken:
-	// under load it falls behind, and BFD counts time in ticks (a late
-	// tick would send heartbeats late and make the other side declare us
-	// down).
-	missed atomic.Uint64
+	fd, tfd, efd int
+	family       int // AF_INET or AF_INET6
+	base         time.Time
+	stopping     atomic.Bool
+	done         chan struct{}
+	once         sync.Once
+	buf          []byte // the loop's send buffer
+	rbuf         []byte // the loop's receive buffer
+	rtPrio       int
+	sched        string // the loop thread's policy, set before start returns
+	tick         time.Duration
+	// pauseTicks: a wake-up with at least this many expirations means the
+	// loop's thread was held off the CPU (pause).
+	pauseTicks int
 }
 
-// maxCatchUpTicks bounds the ticks run at once after the run goroutine fell
-// behind (a stall that long has tripped detection anyway).
-const maxCatchUpTicks = 1000
-
-// drain hands one waiting datagram to fn and reports whether there was one.
-func (e *endpoint) drain(fn func(datagram)) bool {
-	select {
-	case d := <-e.recv:
-		fn(d)
-		return true
-	default:
-		return false
-	}
+// pauseAfter returns pauseTicks for a profile: half its detection time (a
+// pause that long would make a live peer look silent for half of it), and
+// at least 4 ticks (a busy machine wakes a thread a tick or two late).
+func pauseAfter(p Profile, tick time.Duration) int {
+	return max(4, int(p.Detect()/2/tick))
 }
 
-// takeTicks returns the expirations since the last call (at least 1: the
-// caller got a tick signal).
-func (e *endpoint) takeTicks() int {
-	return int(max(1, min(e.missed.Swap(0), maxCatchUpTicks)))
+// pause counts one pause of k ticks.
+func (w *WireCounters) pause(k int, tick time.Duration) {
+	w.Pauses++
+	w.MaxPause = max(w.MaxPause, time.Duration(k)*tick)
 }
+
+// Scheduling returns the loop thread's scheduling: "SCHED_FIFO N", or
+// "normal" with the reason RTPriority was not applied.
+func (e *endpoint) Scheduling() string { return e.sched }
 
 // driverDefaults fills a Server's or Client's zero timing settings: the
 // default profile, its lease, DefaultTick and DefaultSlowTx.
@@ -96,88 +116,178 @@ func driverDefaults(p *Profile, lease, tick, slowTx *time.Duration) {
 	}
 }
 
-func openEndpoint(local netip.AddrPort, tick time.Duration) (*endpoint, error) {
-	var la *net.UDPAddr
-	if local.IsValid() {
-		la = net.UDPAddrFromAddrPort(local)
+// openEndpoint binds a UDP socket to local (zero: any address and port, of
+// peer's family) and arms a timerfd firing every tick.
+func openEndpoint(local, peer netip.AddrPort, p Profile, tick time.Duration, rtPrio int) (*endpoint, error) {
+	family := unix.AF_INET6
+	switch {
+	case local.IsValid() && local.Addr().Unmap().Is4():
+		family = unix.AF_INET
+	case !local.IsValid() && peer.IsValid() && peer.Addr().Unmap().Is4():
+		family = unix.AF_INET
 	}
-	conn, err := net.ListenUDP("udp", la)
-	if err != nil {
-		return nil, fmt.Errorf("arbiter: listen %v: %w", local, err)
+	e := &endpoint{fd: -1, tfd: -1, efd: -1, family: family, done: make(chan struct{}), base: time.Now(),
+		buf: make([]byte, 0, 128), rbuf: make([]byte, 2048), rtPrio: rtPrio, tick: tick, pauseTicks: pauseAfter(p, tick)}
+	fail := func(what string, err error) (*endpoint, error) {
+		e.closeFDs()
+		return nil, fmt.Errorf("arbiter: %s %v: %w", what, local, err)
 	}
-	tk, err := replicator.NewTicker(tick)
-	if err != nil {
-		conn.Close()
-		return nil, err
+	var err error
+	if e.fd, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+		return fail("socket", err)
 	}
-	return &endpoint{
-		conn: conn, tk: tk, recv: make(chan datagram, 1024), tick: make(chan struct{}, 1),
-		stop: make(chan struct{}), base: time.Now(), buf: make([]byte, 0, 128),
-	}, nil
+	if family == unix.AF_INET6 {
+		_ = unix.SetsockoptInt(e.fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+	}
+	// Room for a few milliseconds of every member's traffic if the loop is
+	// held up (the kernel drops beyond it; the protocol resends).
+	_ = unix.SetsockoptInt(e.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	bindTo := local
+	if !bindTo.IsValid() {
+		bindTo = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
+		if family == unix.AF_INET {
+			bindTo = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+		}
+	}
+	if err = unix.Bind(e.fd, e.sockaddr(bindTo)); err != nil {
+		return fail("listen", err)
+	}
+	if e.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
+		return fail("timerfd_create", err)
+	}
+	ts := unix.NsecToTimespec(tick.Nanoseconds())
+	if err = unix.TimerfdSettime(e.tfd, 0, &unix.ItimerSpec{Interval: ts, Value: ts}, nil); err != nil {
+		return fail("timerfd_settime", err)
+	}
+	if e.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		return fail("eventfd", err)
+	}
+	return e, nil
+}
+
+func (e *endpoint) closeFDs() {
+	for _, fd := range []*int{&e.fd, &e.tfd, &e.efd} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
 }
 
 func (e *endpoint) now() time.Duration { return time.Since(e.base) }
 
-// start starts routineRecv, routineTick and run.
-func (e *endpoint) start(run func()) {
-	e.wg.Add(1)
-	go e.routineRecv()
-	e.wg.Add(1)
-	go e.routineTick()
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		run()
-	}()
+// sockaddr converts ap for this socket's family.
+func (e *endpoint) sockaddr(ap netip.AddrPort) unix.Sockaddr {
+	a := ap.Addr().Unmap()
+	if e.family == unix.AF_INET && a.Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+}
+
+func addrPortOf(sa unix.Sockaddr) netip.AddrPort {
+	switch v := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(v.Addr), uint16(v.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(v.Addr).Unmap(), uint16(v.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// localAddr returns the address the socket is bound to.
+func (e *endpoint) localAddr() netip.AddrPort {
+	sa, err := unix.Getsockname(e.fd)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return addrPortOf(sa)
+}
+
+// start runs the loop on its own locked thread and returns once the
+// thread's scheduling is set.
+func (e *endpoint) start(h handler) {
+	ready := make(chan struct{})
+	go e.loop(h, ready)
+	<-ready
+}
+
+// wake rings the eventfd: the loop runs h.wake (or stops).
+func (e *endpoint) wake() {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	_, _ = unix.Write(e.efd, one[:])
 }
 
 func (e *endpoint) close() error {
-	var err error
 	e.once.Do(func() {
-		close(e.stop)
-		err = errors.Join(e.conn.Close(), e.tk.Close())
-		e.wg.Wait()
+		e.stopping.Store(true)
+		e.wake()
+		<-e.done
+		e.closeFDs()
 	})
-	return err
+	return nil
 }
 
-// routineRecv reads datagrams until close closes the socket.
-func (e *endpoint) routineRecv() {
-	defer e.wg.Done()
-	buf := make([]byte, 2048)
+// setScheduling puts the calling thread under SCHED_FIFO at e.rtPrio
+// (reset on fork: threads and processes it starts run normally) and
+// records the outcome.
+func (e *endpoint) setScheduling() {
+	e.sched = "normal"
+	if e.rtPrio <= 0 {
+		return
+	}
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(min(e.rtPrio, 99)),
+		Flags: unix.SCHED_FLAG_RESET_ON_FORK}
+	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+		e.sched = fmt.Sprintf("normal (SCHED_FIFO %d refused: %v)", e.rtPrio, err)
+		return
+	}
+	e.sched = fmt.Sprintf("SCHED_FIFO %d", min(e.rtPrio, 99))
+}
+
+func (e *endpoint) loop(h handler, ready chan<- struct{}) {
+	defer close(e.done)
+	// Never unlocked: the thread ends with the goroutine, so its real-time
+	// policy never passes to other goroutines.
+	runtime.LockOSThread()
+	e.setScheduling()
+	close(ready)
+	fds := [3]unix.PollFd{{Fd: int32(e.efd), Events: unix.POLLIN}, {Fd: int32(e.fd), Events: unix.POLLIN}, {Fd: int32(e.tfd), Events: unix.POLLIN}}
+	var b8 [8]byte
 	for {
-		k, from, err := e.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
+		for i := range fds {
+			fds[i].Revents = 0
 		}
-		d := datagram{b: append([]byte(nil), buf[:k]...), from: from}
-		select {
-		case e.recv <- d:
-		default:
-			e.dropped.Add(1)
+		if _, err := unix.Ppoll(fds[:], nil, nil); err != nil && err != unix.EINTR {
+			return // the descriptors are closed only after the loop ends: unreachable in practice
 		}
+		if fds[0].Revents != 0 {
+			_, _ = unix.Read(e.efd, b8[:])
+			if e.stopping.Load() {
+				return
+			}
+			h.wake()
+		}
+		for range maxRecvBurst {
+			n, from, err := unix.Recvfrom(e.fd, e.rbuf, unix.MSG_DONTWAIT)
+			if err != nil {
+				break
+			}
+			h.datagram(e.rbuf[:n], addrPortOf(from))
+		}
+		if fds[2].Revents != 0 {
+			if n, err := unix.Read(e.tfd, b8[:]); err == nil && n == 8 {
+				h.ticks(int(max(1, min(binary.NativeEndian.Uint64(b8[:]), maxCatchUpTicks))))
+			}
+		}
+		h.after()
 	}
 }
 
-// routineTick forwards ticks until close closes the ticker.
-func (e *endpoint) routineTick() {
-	defer e.wg.Done()
-	for {
-		k, err := e.tk.Wait()
-		if err != nil {
-			return
-		}
-		e.missed.Add(k)
-		select {
-		case e.tick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (e *endpoint) send(b []byte, to netip.AddrPort) error {
-	_, err := e.conn.WriteToUDPAddrPort(b, to)
-	return err
+// send sends b to sa (a cached sockaddr of the destination).
+func (e *endpoint) send(b []byte, sa unix.Sockaddr) error {
+	return unix.Sendto(e.fd, b, unix.MSG_DONTWAIT, sa)
 }
 
 // bfdHeader prefixes a BFD control packet with its kind and the sender.
@@ -206,14 +316,22 @@ func newSession(p Profile, psk []byte, member MemberID, tick, slowTx time.Durati
 
 // WireCounters count what a driver's socket received and refused.
 type WireCounters struct {
-	Datagrams   uint64 // received
-	RecvDropped uint64 // the run goroutine was behind
-	Malformed   uint64 // not a message or BFD packet, or a malformed one
-	AuthFailed  uint64 // message MAC wrong, or BFD authentication failed
-	Replayed    uint64 // message sequence number seen or too old
-	Unknown     uint64 // from a sender we do not know
-	StepErrors  uint64 // refused by a state machine (stale, not primary, ...)
-	SendErrors  uint64
+	Datagrams  uint64 // received
+	Malformed  uint64 // not a message or BFD packet, or a malformed one
+	AuthFailed uint64 // message MAC wrong, or BFD authentication failed
+	Replayed   uint64 // message sequence number seen or too old
+	Unknown    uint64 // from a sender we do not know
+	StepErrors uint64 // refused by a state machine (stale, not primary, ...)
+	SendErrors uint64
+	// Pauses counts the times the driver's own thread was held off the CPU
+	// for half a detection time or more, MaxPause the longest: BFD did not
+	// count that time against its peers (bfd.Session.Paused).
+	Pauses   uint64
+	MaxPause time.Duration
+	// NeighborDowns counts members' sessions that went down by the
+	// member's signal (it stopped hearing the arbiter) rather than by the
+	// arbiter's detection (the Server's grace; server only).
+	NeighborDowns uint64
 }
 
 // classify counts an Open error.

@@ -128,7 +128,7 @@ type mchain struct {
 }
 
 // Member is a manager's side of the arbiter protocol. It is not safe for
-// concurrent use: the driver's run goroutine calls every method (the driver
+// concurrent use: the driver's loop calls every method (the driver
 // publishes CanRelease for other goroutines through Gate).
 type Member struct {
 	cfg     MemberConfig

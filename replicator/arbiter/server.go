@@ -2,7 +2,8 @@ package arbiter
 
 // Server runs the Arbiter state machine for the arbiter process (the
 // ingress manager in the three-role testbed): one UDP socket, one BFD
-// session per member, a timerfd ticker. Its run goroutine, per event:
+// session per member, a timerfd ticker, all served by the driver's loop on
+// its own thread (driver.go). Per event:
 //
 //	datagram → message: Codec.Open, BFD Heard, Arbiter.Step
 //	         → BFD: the member's session Step (its authentication)
@@ -15,10 +16,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/reinforce-nfv/reinforce/replicator/bfd"
 )
@@ -51,9 +53,13 @@ type ServerConfig struct {
 	// Tick is the timer period (DefaultTick); SlowTx BFD's interval while
 	// not Up (DefaultSlowTx).
 	Tick, SlowTx time.Duration
-	Seed         uint64
+	// RTPriority, when above 0, runs the driver's thread under SCHED_FIFO
+	// at this priority (1..99) if the process may; Scheduling says whether
+	// it does.
+	RTPriority int
+	Seed       uint64
 	// OnRedirect and OnEvent report the arbiter's decisions; OnBFD each BFD
-	// state change of a member's session. All run on the run goroutine:
+	// state change of a member's session. All run on the driver's thread:
 	// they must not block for long, and MUST NOT call Switchover (it waits
 	// for the run goroutine); Stats is fine.
 	OnRedirect func(Redirect)
@@ -84,9 +90,26 @@ type switchReq struct {
 }
 
 type serverMember struct {
-	cfg  ServerMember
-	addr netip.AddrPort
-	s    *bfd.Session
+	cfg    ServerMember
+	addr   netip.AddrPort
+	sa     unix.Sockaddr // addr for the socket, converted when addr changes
+	saAddr netip.AddrPort
+	s      *bfd.Session
+	// graceUntil, when not 0, is when a member whose session went down by
+	// its own signal (it stopped hearing us) is declared down unless the
+	// session is Up again.
+	graceUntil time.Duration
+}
+
+// dest returns the member's socket address (nil while it has none).
+func (m *serverMember) dest(e *endpoint) unix.Sockaddr {
+	if !m.addr.IsValid() {
+		return nil
+	}
+	if m.sa == nil || m.saAddr != m.addr {
+		m.sa, m.saAddr = e.sockaddr(m.addr), m.addr
+	}
+	return m.sa
 }
 
 // Server is a running arbiter. Its methods are safe for concurrent use.
@@ -97,9 +120,12 @@ type Server struct {
 	codec   *Codec
 	members map[MemberID]*serverMember
 	order   []*serverMember
-	sw      chan switchReq
 
-	wire WireCounters // run goroutine only
+	reqMu sync.Mutex
+	reqs  []switchReq // guarded by reqMu; the loop takes them on wake
+
+	wire   WireCounters // the loop only
+	nTicks int          // the loop only
 
 	mu    sync.Mutex
 	stats ServerStats // guarded by mu
@@ -115,7 +141,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, codec: codec, members: map[MemberID]*serverMember{}, sw: make(chan switchReq)}
+	s := &Server{cfg: cfg, codec: codec, members: map[MemberID]*serverMember{}}
 	for i, m := range cfg.Members {
 		if m.ID == ArbiterID || s.members[m.ID] != nil {
 			return nil, fmt.Errorf("arbiter server: member %q: ID %d is 0 or taken", m.Name, m.ID)
@@ -135,7 +161,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 			}
 		}
 	}
-	ep, err := openEndpoint(cfg.Listen, cfg.Tick)
+	ep, err := openEndpoint(cfg.Listen, netip.AddrPort{}, cfg.Profile, cfg.Tick, cfg.RTPriority)
 	if err != nil {
 		return nil, err
 	}
@@ -147,12 +173,16 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	s.publish()
-	ep.start(s.routineRun)
+	ep.start(s)
 	return s, nil
 }
 
 // Addr returns the address the socket is bound to.
-func (s *Server) Addr() netip.AddrPort { return s.ep.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+func (s *Server) Addr() netip.AddrPort { return s.ep.localAddr() }
+
+// Scheduling reports the driver thread's scheduling ("SCHED_FIFO N", or
+// "normal" and why RTPriority was not applied).
+func (s *Server) Scheduling() string { return s.ep.Scheduling() }
 
 // MemberName returns the configured name of member id ("" if unknown).
 func (s *Server) MemberName(id MemberID) string {
@@ -169,12 +199,16 @@ func (s *Server) Close() error { return s.ep.close() }
 // returns its error. It may be called from the callbacks.
 func (s *Server) Switchover(chain ChainID) error {
 	r := switchReq{chain: chain, err: make(chan error, 1)}
+	s.reqMu.Lock()
+	s.reqs = append(s.reqs, r)
+	s.reqMu.Unlock()
+	s.ep.wake()
 	select {
-	case s.sw <- r:
-	case <-s.ep.stop:
+	case err := <-r.err:
+		return err
+	case <-s.ep.done:
 		return errors.New("arbiter server stopped")
 	}
-	return <-r.err
 }
 
 // Stats returns the state and counters as of the last event.
@@ -187,71 +221,83 @@ func (s *Server) Stats() ServerStats {
 	return st
 }
 
-// routineRun owns the state machines until close closes stop.
-func (s *Server) routineRun() {
-	ticks := 0
-	for {
-		select {
-		case <-s.ep.stop:
-			return
-		case d := <-s.ep.recv:
-			s.wire.Datagrams++
-			s.datagram(d)
-		case <-s.ep.tick:
-			// What arrived while this goroutine was not running came in
-			// time: it is taken before the missed ticks are run.
-			for s.ep.drain(func(d datagram) { s.wire.Datagrams++; s.datagram(d) }) {
-			}
-			now := s.ep.now()
-			for k := s.ep.takeTicks(); k > 0; k-- {
-				for _, m := range s.order {
-					m.s.Tick()
-				}
-			}
-			s.arb.Tick(now)
-			ticks++
-		case r := <-s.sw:
-			r.err <- s.arb.Switchover(s.ep.now(), r.chain)
+// The loop's handler (driver.go): the only code touching the state
+// machines.
+
+func (s *Server) wake() {
+	s.reqMu.Lock()
+	reqs := s.reqs
+	s.reqs = nil
+	s.reqMu.Unlock()
+	for _, r := range reqs {
+		r.err <- s.arb.Switchover(s.ep.now(), r.chain)
+	}
+}
+
+func (s *Server) ticks(k int) {
+	now := s.ep.now()
+	if k >= s.ep.pauseTicks {
+		s.wire.pause(k, s.ep.tick)
+		for _, m := range s.order {
+			m.s.Paused()
 		}
-		// Stats are refreshed when something happened, and every 10 ticks
-		// for the BFD counters.
-		if s.process() || ticks%10 == 0 {
-			s.publish()
+		k = 1
+	}
+	for ; k > 0; k-- {
+		for _, m := range s.order {
+			m.s.Tick()
 		}
+	}
+	for _, m := range s.order {
+		if m.graceUntil != 0 && now >= m.graceUntil {
+			m.graceUntil = 0
+			s.arb.SetLive(now, m.cfg.ID, false)
+		}
+	}
+	s.arb.Tick(now)
+	s.nTicks++
+}
+
+// after processes what the events asked for. Stats are refreshed when the
+// arbiter did something, and every 10 ticks for the BFD counters.
+func (s *Server) after() {
+	if s.process() || s.nTicks%10 == 0 {
+		s.publish()
 	}
 }
 
 func (s *Server) known(id MemberID) bool { return s.members[id] != nil }
 
-func (s *Server) datagram(d datagram) {
-	if len(d.b) == 0 {
+func (s *Server) datagram(b []byte, from netip.AddrPort) {
+	s.wire.Datagrams++
+	if len(b) == 0 {
 		s.wire.Malformed++
 		return
 	}
-	switch d.b[0] {
+	switch b[0] {
 	case KindMsg:
-		from, m, err := s.codec.Open(d.b, s.known)
+		id, m, err := s.codec.Open(b, s.known)
 		if err != nil {
 			s.wire.classify(err)
 			return
 		}
-		sm := s.members[from]
-		sm.addr = d.from
+		sm := s.members[id]
+		sm.addr = from
 		sm.s.Heard()
-		if err := s.arb.Step(s.ep.now(), from, m); err != nil {
+		if err := s.arb.Step(s.ep.now(), id, m); err != nil {
 			s.wire.StepErrors++
 		}
 	case KindBFD:
-		if len(d.b) < bfdHeaderLen {
+		if len(b) < bfdHeaderLen {
 			s.wire.Malformed++
 			return
 		}
-		sm := s.members[MemberID(binary.BigEndian.Uint32(d.b[1:]))]
+		sm := s.members[MemberID(binary.BigEndian.Uint32(b[1:]))]
 		if sm == nil {
 			s.wire.Unknown++
 			return
 		}
-		raw := d.b[bfdHeaderLen:]
+		raw := b[bfdHeaderLen:]
 		var p bfd.ControlPacket
 		if err := bfd.Decode(raw, &p); err != nil {
 			s.wire.Malformed++
@@ -265,7 +311,7 @@ func (s *Server) datagram(d datagram) {
 			}
 			return
 		}
-		sm.addr = d.from // authenticated by BFD
+		sm.addr = from // authenticated by BFD
 	default:
 		s.wire.Malformed++
 	}
@@ -280,11 +326,12 @@ func (s *Server) process() (did bool) {
 		for _, m := range s.order {
 			rd := m.s.Ready()
 			for _, p := range rd.Packets {
-				if !m.addr.IsValid() {
+				sa := m.dest(s.ep)
+				if sa == nil {
 					continue
 				}
 				s.ep.buf = append(bfdHeader(s.ep.buf[:0], ArbiterID), p...)
-				if s.ep.send(s.ep.buf, m.addr) != nil {
+				if s.ep.send(s.ep.buf, sa) != nil {
 					s.wire.SendErrors++
 				}
 			}
@@ -293,8 +340,20 @@ func (s *Server) process() (did bool) {
 					s.cfg.OnBFD(m.cfg.ID, c)
 				}
 				switch {
+				case c.To == bfd.Up && m.graceUntil != 0:
+					m.graceUntil = 0 // back in time: never declared down
 				case c.To == bfd.Up:
 					s.arb.SetLive(now, m.cfg.ID, true)
+				case c.From == bfd.Up && c.Diag == bfd.DiagNeighborDown:
+					// The member's own packet says it stopped hearing
+					// us: it is alive, and the session comes back in a
+					// round trip if the path works. Only if it does not
+					// within a detection time (a one-way cut) is the
+					// member declared down. Meanwhile its lease, which
+					// it cannot renew without hearing us, runs out as
+					// usual: this waits, it releases nothing unsafe.
+					m.graceUntil = now + s.cfg.Profile.Detect()
+					s.wire.NeighborDowns++
 				case c.From == bfd.Up:
 					s.arb.SetLive(now, m.cfg.ID, false)
 				}
@@ -308,13 +367,17 @@ func (s *Server) process() (did bool) {
 		rd := s.arb.Ready()
 		for _, e := range rd.Messages {
 			m := s.members[e.To]
-			if m == nil || !m.addr.IsValid() {
+			var sa unix.Sockaddr
+			if m != nil {
+				sa = m.dest(s.ep)
+			}
+			if sa == nil {
 				s.wire.SendErrors++
 				continue
 			}
 			// Sent now, no earlier than the now the grant's bound counts from.
 			s.ep.buf = s.codec.Seal(s.ep.buf[:0], e.To, e.Msg)
-			if s.ep.send(s.ep.buf, m.addr) != nil {
+			if s.ep.send(s.ep.buf, sa) != nil {
 				s.wire.SendErrors++
 			}
 		}
@@ -335,7 +398,6 @@ func (s *Server) process() (did bool) {
 
 func (s *Server) publish() {
 	st := ServerStats{Arbiter: s.arb.Counters(), Chains: s.arb.Status(), Wire: s.wire}
-	st.Wire.RecvDropped = s.ep.dropped.Load()
 	for _, m := range s.order {
 		st.Members = append(st.Members, MemberLink{ID: m.cfg.ID, Name: m.cfg.Name, Addr: m.addr, BFDState: m.s.State(), BFD: m.s.Counters()})
 	}

@@ -129,6 +129,12 @@ func (e *bfdEnv) do(t *testing.T, c *reptest.Cmd) string {
 	case "heard":
 		e.s[n].Heard()
 		return "ok"
+	case "pause":
+		// pause b: b's thread was held off the CPU (the ticks it missed are
+		// not run), then one tick.
+		e.s[n].Paused()
+		e.s[n].Tick()
+		return e.ready(n, false, true)
 	case "run":
 		// run n=100 [cut=a] [heard=b]: tick both, deliver everything (but
 		// what the cut side sends); print the state changes only.

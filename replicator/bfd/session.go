@@ -47,6 +47,9 @@ type Ready struct {
 // Counters count a session's traffic.
 type Counters struct {
 	Sent, Received, Discarded, AuthFailures, DetectExpired, DataHeard uint64
+	// Pauses counts Paused calls: times this system itself was held off the
+	// CPU long enough that the ticks it missed were not counted.
+	Pauses uint64
 }
 
 // Session is one BFD session. It is not safe for concurrent use.
@@ -234,6 +237,22 @@ func (s *Session) Heard() {
 		s.ctr.DataHeard++
 		s.detectTicks = s.ticks(s.DetectMicros())
 	}
+}
+
+// Paused accounts for ticks during which this system itself did not run
+// (its thread was held off the CPU: a stalled kernel, a preempted virtual
+// CPU). It could receive nothing then, so that time proves nothing about
+// the peer: detection restarts a full detection time from now instead of
+// counting it (the caller has handed over whatever did arrive, and each
+// valid packet restarted detection already), and the next packet goes out
+// at the next Tick. Corosync does the same on a "process pause". A peer
+// that died during the pause is detected one detection time after it.
+func (s *Session) Paused() {
+	s.ctr.Pauses++
+	if s.detectTicks > 0 {
+		s.detectTicks = s.ticks(s.DetectMicros())
+	}
+	s.txTicks = min(s.txTicks, 1)
 }
 
 // SetAdminDown takes the session administratively down, or brings it back

@@ -215,6 +215,7 @@ func Describe(b []byte) string {
 //	inject p type=ack tx=9
 //	partition on|off
 //	restart s                (a new process: state and queue lost)
+//	rejoin s                 (the standby's Apply failed: Replicator.Rejoin)
 //	stabilize                (ready and deliver on both until quiet)
 //	queue | state | stats p
 func (e *Env) Do(t testing.TB, c *Cmd) string {
@@ -258,6 +259,9 @@ func (e *Env) Do(t testing.TB, c *Cmd) string {
 		return s
 	case "deliver":
 		return e.deliverCmd(t, name, c)
+	case "rejoin":
+		e.Nodes[name].Rejoin()
+		return "ok"
 	case "tick":
 		for range c.Int(t, "n", 1) {
 			e.Nodes[name].Tick()

@@ -6,11 +6,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/internal/testenv"
 	"github.com/reinforce-nfv/reinforce/manager"
+	"github.com/reinforce-nfv/reinforce/manager/config"
+	"github.com/reinforce-nfv/reinforce/replicator/arbiter"
 	"github.com/reinforce-nfv/reinforce/tools/testbed/remotelab"
 )
 
@@ -93,6 +96,15 @@ func foLab(t *testing.T, o remotelab.Options) *remotelab.Lab {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("REINFORCE_FAILOVER_REMOTE_DUMP") != "" {
+			// Goroutine dumps of the managers (SIGQUIT), to debug a hang.
+			for _, m := range []*remotelab.Manager{l.Ing, l.Member(remotelab.A), l.Member(remotelab.B)} {
+				if m != nil && m.PID() > 0 {
+					syscall.Kill(m.PID(), syscall.SIGQUIT)
+				}
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
 		if t.Failed() {
 			for _, n := range []string{"ing", remotelab.A, remotelab.B} {
 				m := l.Ing
@@ -148,6 +160,14 @@ func TestFailoverRemoteLab(t *testing.T) {
 	rng := testenv.Rand(t)
 	l := foLab(t, remotelab.Options{Profile: profile, Policy: "hold", Flows: foFlows, LatchQuota: 4096, Nice: nice, RTPrio: foRT(t)})
 	setup := time.Since(start)
+	prof, err := arbiter.ProfileNamed(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := foStalls(t)
+	// faults are the windows in which the arbiter's primary-down events
+	// are the test's doing (foClassify).
+	var faults [][2]time.Time
 	var events []string
 	t0 := time.Now()
 	event := func(format string, args ...any) {
@@ -172,6 +192,7 @@ func TestFailoverRemoteLab(t *testing.T) {
 	base, err := l.Counters()
 	must(err)
 	event("traffic flowing; ingress redirects %d", base.Redirects)
+	spuriousInRound := false
 
 	var (
 		rounds       []foRound
@@ -182,11 +203,19 @@ func TestFailoverRemoteLab(t *testing.T) {
 	)
 	// protectedAgain waits for the chain to be protected again with the
 	// expected primary, and traffic through it.
+	// A failover the test did not cause may leave the other member
+	// primary: accepted, and counted, when the ingress's redirects show it.
 	protectedAgain := func(what, want string) {
 		t.Helper()
 		must(l.WaitProtected(30 * time.Second))
 		if p, _ := l.Protected(); want != "" && p != want {
-			t.Fatalf("%s: protected with primary %q, want %q", what, p, want)
+			c, err := l.Counters()
+			must(err)
+			if c.Redirects <= redirects {
+				t.Fatalf("%s: protected with primary %q, want %q, and no failover the test did not cause (redirects %d)", what, p, want, c.Redirects)
+			}
+			spuriousInRound = true
+			event("%s: protected with primary %s after a failover the test did not cause (redirects %d → %d)", what, p, redirects, c.Redirects)
 		}
 		reprotects++
 		must(sink.WaitFlowing(500, 10*time.Second))
@@ -253,6 +282,7 @@ func TestFailoverRemoteLab(t *testing.T) {
 		}
 		g0, g3 := sink.Gaps()
 		r := foRound{from: pri, to: sb}
+		spuriousInRound = false
 		var cut remotelab.Links
 		if i%3 == 1 {
 			cut = []remotelab.Links{remotelab.Mgmt, remotelab.Mgmt | remotelab.Rep, remotelab.All}[(i/3)%3]
@@ -293,6 +323,7 @@ func TestFailoverRemoteLab(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		redirects++
+		faults = append(faults, [2]time.Time{fault.Add(-5 * time.Millisecond), fault.Add(max(r.promoted, r.redirected) + 50*time.Millisecond)})
 		event("round %d: %s leads after %v, ingress redirected after %v", i, sb, r.promoted, r.redirected)
 		if cut != 0 {
 			// The cut primary's lease has run out (the arbiter waited it
@@ -327,7 +358,7 @@ func TestFailoverRemoteLab(t *testing.T) {
 		r.protected = time.Since(fault)
 		if ft, ok := sink.FirstAfterMark(remotelab.IfaceOf(sb)); ok {
 			r.firstOut = ft.Sub(fault)
-		} else {
+		} else if !spuriousInRound {
 			t.Fatalf("round %d: no output from the new primary %s at the sink, though protected again", i, sb)
 		}
 		after, err := l.Counters()
@@ -346,7 +377,7 @@ func TestFailoverRemoteLab(t *testing.T) {
 		a0, a3 := sink.Gaps()
 		r.gap, r.inFlight = a0-g0, a3-g3
 		if v := sink.Violations(); v != 0 {
-			t.Fatalf("round %d: the sink saw %d stamp violations", i, v)
+			t.Fatalf("round %d: the sink saw %d stamp violations:\n%s", i, v, strings.Join(sink.ViolationExamples(), "\n"))
 		}
 		rounds = append(rounds, r)
 		event("round %d: protected again with %s primary after %v; first output %v; member stamps skipped %d, lost in flight %d",
@@ -419,6 +450,7 @@ func TestFailoverRemoteLab(t *testing.T) {
 			t.Errorf("%d spurious failovers (%s set)", len(spurious), envStrict)
 		}
 	}
+	foVerdictSpurious(t, l, probe, prof, faults)
 	if len(rounds) < n {
 		t.Errorf("%d failovers completed, want %d", len(rounds), n)
 	}
@@ -445,6 +477,7 @@ func TestFailoverRemoteNoSpurious(t *testing.T) {
 		t.Fatalf("%s=%q: want a duration", envQuiet, s)
 	}
 	l := foLab(t, remotelab.Options{Profile: "loaded", Policy: "hold", Flows: foFlows, Nice: foNice(t), RTPrio: foRT(t)})
+	probe := foStalls(t)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -456,22 +489,12 @@ func TestFailoverRemoteNoSpurious(t *testing.T) {
 	_, err = l.StartPktgen(foRateOf(t))
 	must(err)
 	must(sink.WaitFlowing(uint64(foRateOf(t)/4), 10*time.Second))
-	base, err := l.Counters()
-	must(err)
 	pri, err := l.Primary()
 	must(err)
-	if base.Redirects != 1 {
-		t.Errorf("spurious failover before the run: %d ingress redirects (1: the arbiter confirming the configured primary)", base.Redirects)
-	}
 	start := time.Now()
 	var unprotected int
 	for time.Since(start) < d {
 		time.Sleep(100 * time.Millisecond)
-		c, err := l.Counters()
-		must(err)
-		if c.Redirects != base.Redirects {
-			t.Fatalf("spurious failover after %v: ingress redirects %d → %d", time.Since(start).Round(time.Millisecond), base.Redirects, c.Redirects)
-		}
 		if _, ok := l.Protected(); !ok {
 			unprotected++
 		}
@@ -484,12 +507,84 @@ func TestFailoverRemoteNoSpurious(t *testing.T) {
 	res := sink.Result(&rep)
 	t.Logf("%v with profile loaded, primary %s: sent %d (%.0f pps), received %d, lost %d, stamps skipped %d, lost in flight %d; redirects %d, promotions %v, demotions %v; unprotected in %d of %d samples",
 		d, pri, rep.Sent, rep.PPS, res.Received, res.Lost, res.GapTotal, res.InFlightTotal, final.Redirects, final.Promotions, final.Demotions, unprotected, int(d/(100*time.Millisecond)))
-	if final.Redirects != base.Redirects || final.Promotions[remotelab.Other(pri)] != 0 || final.Demotions[pri] != 0 {
-		t.Errorf("spurious failover: redirects %d → %d, promotions %v, demotions %v", base.Redirects, final.Redirects, final.Promotions, final.Demotions)
+	// Every failover here is spurious; 1 redirect is the arbiter
+	// confirming the configured primary.
+	spurious := final.Redirects != 1 || final.Promotions[remotelab.Other(pri)] != 0 || final.Demotions[pri] != 0
+	if spurious {
+		t.Logf("SPURIOUS failovers: redirects %d (1 expected), promotions %v, demotions %v", final.Redirects, final.Promotions, final.Demotions)
+		if os.Getenv(envStrict) != "" {
+			t.Errorf("spurious failovers (%s set)", envStrict)
+		}
 	}
-	if res.Duplicated != 0 || res.Reordered != 0 || res.MutateErrors != 0 || res.NStampViolations != 0 || res.GapTotal != 0 {
-		t.Errorf("sink verdict: duplicated %d, reordered %d, mutate violations %d, stamp violations %d %v, stamps skipped %d",
-			res.Duplicated, res.Reordered, res.MutateErrors, res.NStampViolations, res.StampViolations, res.GapTotal)
+	foVerdictSpurious(t, l, probe, arbiter.ProfileLoaded, nil)
+	if res.Duplicated != 0 || res.Reordered != 0 || res.MutateErrors != 0 || res.NStampViolations != 0 {
+		t.Errorf("sink verdict: duplicated %d, reordered %d, mutate violations %d, stamp violations %d %v",
+			res.Duplicated, res.Reordered, res.MutateErrors, res.NStampViolations, res.StampViolations)
+	}
+	// Without a failover nothing is lost to one: no member stamp skipped.
+	if !spurious && res.GapTotal != 0 {
+		t.Errorf("no failover, yet %d member stamps skipped", res.GapTotal)
+	}
+	for f := range foFlows {
+		if res.Gap[f] > res.InFlight[f] {
+			t.Errorf("flow %d: member stamps skipped %d, more than its %d packets lost in flight", f, res.Gap[f], res.InFlight[f])
+		}
+	}
+}
+
+// foStalls starts the platform stall probe for the test (a SCHED_FIFO
+// thread per CPU at the managers' BFD priority; remotelab.StallProbe).
+func foStalls(t *testing.T) *remotelab.StallProbe {
+	t.Helper()
+	p, err := remotelab.StartStallProbe(250*time.Microsecond, 2*time.Millisecond, config.DefaultArbiterRTPriority)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		t.Log(p.Summary(6*time.Millisecond, 20*time.Millisecond, 100*time.Millisecond))
+		p.Close()
+	})
+	return p
+}
+
+// foVerdictSpurious judges the arbiter's primary-down events outside the
+// test's faults (windows in which they are the test's doing). One is
+// explained when the probe saw a CPU held off for at least the profile's
+// detection time less one transmit interval (long enough to silence a live
+// member that long) within the three detection times before it (a
+// member's own down signal waits one more, the Server's grace); that is
+// the machine, not the protocol, and is reported. One without such a
+// stall fails the test: BFD, the lease or the arbiter misjudged a live
+// member.
+func foVerdictSpurious(t *testing.T, l *remotelab.Lab, probe *remotelab.StallProbe, prof arbiter.Profile, faults [][2]time.Time) {
+	t.Helper()
+	need := prof.Detect() - prof.TxInterval
+	var explained, unexplained []string
+	for _, ev := range l.ArbiterEvents("primary-down") {
+		caused := false
+		for _, w := range faults {
+			if !ev.At.Before(w[0]) && !ev.At.After(w[1]) {
+				caused = true
+				break
+			}
+		}
+		if caused {
+			continue
+		}
+		s := probe.Around(ev.At.Add(-3*prof.Detect()-50*time.Millisecond), ev.At.Add(5*time.Millisecond))
+		what := fmt.Sprintf("%s primary-down of %s", ev.At.Format("15:04:05.000"), ev.Member)
+		if s.Gap >= need {
+			explained = append(explained, fmt.Sprintf("%s (cpu %d held off %v, until %s)", what, s.CPU, s.Gap.Round(time.Microsecond), s.End.Format("15:04:05.000")))
+		} else {
+			unexplained = append(unexplained, fmt.Sprintf("%s (longest stall near it %v)", what, s.Gap.Round(time.Microsecond)))
+		}
+	}
+	if len(explained) > 0 {
+		t.Logf("%d spurious failovers explained by the machine stalling a real-time thread for %v or more (the %s profile's detection less one interval):\n%s",
+			len(explained), need, prof.Name, strings.Join(explained, "\n"))
+	}
+	if len(unexplained) > 0 {
+		t.Errorf("%d spurious failovers with no stall of the machine to explain them:\n%s", len(unexplained), strings.Join(unexplained, "\n"))
 	}
 }
 

@@ -811,6 +811,9 @@ func (l *Lab) WaitProtected(d time.Duration) error {
 				if m := l.Member(n); m != nil {
 					r, err := m.Rep()
 					fmt.Fprintf(&b, "%s (running %v): role %s status %s epoch %d node %v joined %v err %v\n", n, m.Running(), r.Role, r.Status, r.Epoch, r.Node.Role, r.Node.Joined, err)
+					nd := r.Node
+					fmt.Fprintf(&b, "  node: epoch %d, BFD %v, sessions %d, datagrams %d, unauthenticated %d, handshake errors %d, step errors %d, send errors %d, recv dropped %d; replicator %+v\n",
+						nd.Epoch, nd.BFDState, nd.Sessions, nd.Datagrams, nd.Unauthenticated, nd.HandshakeErrors, nd.StepErrors, nd.SendErrors, nd.RecvDropped, nd.Replicator)
 				}
 			}
 			return fmt.Errorf("chain %s not protected after %v:\n%s", Chain, d, b.String())

@@ -59,7 +59,8 @@ type Sink struct {
 	recv, jumps      []uint64
 	gapSum0, gapSum3 []uint64
 	maxExcess        []uint64 // per flow: not used unless a violation (gap0 - gap3 > 0)
-	bad              []string
+	bad              []string // guarded by badMu
+	badMu            sync.Mutex
 	other            uint64
 	tlCount, tlLat   []uint64
 	stats            [2]SinkPort
@@ -149,9 +150,18 @@ func (s *Sink) loop() {
 
 func (s *Sink) badf(format string, args ...any) {
 	s.nbad.Add(1)
+	s.badMu.Lock()
 	if len(s.bad) < 30 {
 		s.bad = append(s.bad, fmt.Sprintf(format, args...))
 	}
+	s.badMu.Unlock()
+}
+
+// ViolationExamples returns up to 30 of the stamp rules broken so far.
+func (s *Sink) ViolationExamples() []string {
+	s.badMu.Lock()
+	defer s.badMu.Unlock()
+	return append([]string(nil), s.bad...)
 }
 
 func (s *Sink) track(rec *probe.Record, iface int, now time.Time, rxNs int64) {
@@ -318,7 +328,7 @@ func (s *Sink) Result(expected *gen.Report) SinkResult {
 			m[uint32(i)] = v
 		}
 	}
-	r := SinkResult{Report: s.ck.Report(m), StampViolations: s.bad, NStampViolations: s.nbad.Load(),
+	r := SinkResult{Report: s.ck.Report(m), StampViolations: s.ViolationExamples(), NStampViolations: s.nbad.Load(),
 		Recv: s.recv, Jumps: s.jumps, Gap: s.gapSum0, InFlight: s.gapSum3, MaxExcess: s.maxExcess,
 		Other: s.other, Ports: s.stats, FromA: s.per[0].Load(), FromB: s.per[1].Load()}
 	for f := range s.flows {

@@ -1,0 +1,212 @@
+package remotelab
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// StallProbe measures how long the machine keeps a real-time thread off
+// each CPU: one thread pinned to each CPU, under SCHED_FIFO (the priority
+// the managers' BFD threads run at), wakes on a timerfd every Period and
+// records every gap between two wake-ups longer than Threshold. BFD with a 2 ms × 3 profile
+// declares a peer down after 6 ms of silence, so a stall that long on the
+// machine that runs every "server" of the lab makes a live member look dead
+// however the managers are written (docs/lab.md, "Platform stalls"). The
+// fault loops report stalls next to the failovers they did not cause.
+type StallProbe struct {
+	Period, Threshold time.Duration
+	Sched             string // the probe threads' scheduling
+
+	mu     sync.Mutex
+	stalls []Stall // guarded by mu
+	wakes  uint64  // guarded by mu
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	tfds   []int
+}
+
+// Stall is one gap between two wake-ups of the probe on CPU.
+type Stall struct {
+	CPU int
+	End time.Time // the wake-up after the gap
+	Gap time.Duration
+}
+
+// StartStallProbe starts a probe thread per CPU at rtPrio (0: normal
+// scheduling).
+func StartStallProbe(period, threshold time.Duration, rtPrio int) (*StallProbe, error) {
+	p := &StallProbe{Period: period, Threshold: threshold, stop: make(chan struct{})}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("stall probe: %w", err)
+	}
+	scheds := make([]string, 0, set.Count())
+	for cpu := range 1024 {
+		if !set.IsSet(cpu) {
+			continue
+		}
+		tfd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+		if err == nil {
+			ts := unix.NsecToTimespec(period.Nanoseconds())
+			err = unix.TimerfdSettime(tfd, 0, &unix.ItimerSpec{Interval: ts, Value: ts}, nil)
+		}
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("stall probe: timerfd: %w", err)
+		}
+		p.tfds = append(p.tfds, tfd)
+		ready := make(chan string)
+		p.wg.Add(1)
+		go p.run(cpu, tfd, rtPrio, ready)
+		scheds = append(scheds, <-ready)
+	}
+	p.Sched = strings.Join(scheds, ", ")
+	return p, nil
+}
+
+func (p *StallProbe) run(cpu, tfd, rtPrio int, ready chan<- string) {
+	defer p.wg.Done()
+	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+	var one unix.CPUSet
+	one.Set(cpu)
+	sched := fmt.Sprintf("cpu %d: normal", cpu)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		sched = fmt.Sprintf("cpu %d: not pinned (%v)", cpu, err)
+	}
+	if rtPrio > 0 {
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: uint32(rtPrio), Flags: unix.SCHED_FLAG_RESET_ON_FORK}
+		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+			sched += fmt.Sprintf(" (SCHED_FIFO refused: %v)", err)
+		} else {
+			sched = fmt.Sprintf("cpu %d: SCHED_FIFO %d", cpu, rtPrio)
+		}
+	}
+	ready <- sched
+	var b [8]byte
+	last := time.Now()
+	for {
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		if _, err := unix.Read(tfd, b[:]); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return
+		}
+		now := time.Now()
+		gap := now.Sub(last)
+		last = now
+		p.mu.Lock()
+		p.wakes++
+		if gap > p.Threshold {
+			p.stalls = append(p.stalls, Stall{CPU: cpu, End: now, Gap: gap})
+		}
+		p.mu.Unlock()
+	}
+}
+
+// Close stops the probe (within a period).
+func (p *StallProbe) Close() {
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	close(p.stop)
+	p.wg.Wait()
+	for _, fd := range p.tfds {
+		unix.Close(fd)
+	}
+}
+
+// Stalls returns the stalls recorded so far.
+func (p *StallProbe) Stalls() []Stall {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Stall(nil), p.stalls...)
+}
+
+// Around returns the longest stall on any CPU that overlaps [from, to]
+// (a stall spans [End-Gap, End]); zero if none.
+func (p *StallProbe) Around(from, to time.Time) Stall {
+	var worst Stall
+	for _, s := range p.Stalls() {
+		if s.End.After(from) && s.End.Add(-s.Gap).Before(to) && s.Gap > worst.Gap {
+			worst = s
+		}
+	}
+	return worst
+}
+
+// Summary is one line: the stalls longer than the threshold, how many
+// were at least each of the given lengths, and the longest.
+func (p *StallProbe) Summary(marks ...time.Duration) string {
+	st := p.Stalls()
+	p.mu.Lock()
+	wakes := p.wakes
+	p.mu.Unlock()
+	gaps := make([]time.Duration, len(st))
+	for i, s := range st {
+		gaps[i] = s.Gap
+	}
+	sort.Slice(gaps, func(i, j int) bool { return gaps[i] > gaps[j] })
+	var b strings.Builder
+	fmt.Fprintf(&b, "stall probe (%s, every %v): %d wake-ups, %d gaps over %v", p.Sched, p.Period, wakes, len(gaps), p.Threshold)
+	for _, m := range marks {
+		n := sort.Search(len(gaps), func(i int) bool { return gaps[i] < m })
+		fmt.Fprintf(&b, ", %d of %v or more", n, m)
+	}
+	if len(gaps) > 0 {
+		fmt.Fprintf(&b, "; longest %v", gaps[0].Round(10*time.Microsecond))
+	}
+	return b.String()
+}
+
+// ArbiterEvent is one event the arbiter logged (the ingress's output).
+type ArbiterEvent struct {
+	At     time.Time
+	Kind   string // "primary-down", "promoting", ...
+	Member string
+	Line   string
+}
+
+// ArbiterEvents returns the arbiter's events of kind from the ingress's
+// output, in order (their times are the log's, this machine's clock).
+func (l *Lab) ArbiterEvents(kind string) []ArbiterEvent {
+	var out []ArbiterEvent
+	day := time.Now()
+	for _, line := range strings.Split(l.Ing.Output(), "\n") {
+		if !strings.Contains(line, " event="+kind+" ") && !strings.HasSuffix(line, " event="+kind) {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		t, err := time.ParseInLocation("15:04:05.000", f[0], time.Local)
+		if err != nil {
+			continue
+		}
+		at := time.Date(day.Year(), day.Month(), day.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.Local)
+		if at.After(day.Add(time.Minute)) { // logged before midnight
+			at = at.AddDate(0, 0, -1)
+		}
+		ev := ArbiterEvent{At: at, Kind: kind, Line: line}
+		for _, kv := range f {
+			if v, ok := strings.CutPrefix(kv, "member="); ok {
+				ev.Member = v
+			}
+		}
+		out = append(out, ev)
+	}
+	return out
+}
