@@ -11,7 +11,7 @@
 # manager starts a new standby, and traffic goes on; exit 0 with a summary
 # after the TTL (10 s, or the first argument in seconds; further arguments
 # go to reinforce-mgr).
-# As root with REINFORCE_DEMO_REMOTE=1, part 2 follows: the two-server demo (tools/demo-remote): a chain
+# As root, part 2 follows (REINFORCE_DEMO_REMOTE=0 skips it): the two-server demo (tools/demo-remote): a chain
 # replicated between two servers behind an ingress that is the arbiter;
 # the primary server's manager is killed, the standby server takes over
 # from its replicated state, the old primary rejoins as the standby, and
@@ -120,11 +120,10 @@ case $sink_rc in
   *) echo "demo: the sink failed:" >&2; cat "$tmp/sink.err" >&2; exit 1 ;;
 esac
 
-# Part 2 (root, REINFORCE_DEMO_REMOTE=1): two servers replicating the
-# chain, an ingress that is the arbiter, and a server failover
-# (tools/demo-remote). Opt-in until the old primary's rejoin in the lab is
-# reliable (issue 11; docs/arbiter.md, "Not done yet").
-if [ "${REINFORCE_DEMO_REMOTE:-0}" = 1 ]; then
+# Part 2 (root; REINFORCE_DEMO_REMOTE=0 skips it): two servers replicating
+# the chain, an ingress that is the arbiter, and a server failover
+# (tools/demo-remote).
+if [ "$(id -u)" = 0 ] && [ "${REINFORCE_DEMO_REMOTE:-1}" = 1 ]; then
   echo
   echo "==> demo: part 2: the chain on two servers; the primary server dies"
   echo

@@ -58,8 +58,9 @@ func TestDemoShowsTrafficAndExitsZero(t *testing.T) {
 
 // TestLabDemo runs the README's first command as root: the namespace lab
 // (pktgen → manager → sink), the failover to the standby, and the sink's
-// verdict, which must be exactly once. (Part 2, the two-server demo, is
-// opt-in: REINFORCE_DEMO_REMOTE=1.)
+// verdict, which must be exactly once; then part 2, the two-server demo: the
+// primary server's manager killed, the standby server leading, the old
+// primary rejoined as the standby, and the sink's verdict.
 func TestLabDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries and runs for seconds")
@@ -73,7 +74,9 @@ func TestLabDemo(t *testing.T) {
 	}
 	s := string(out)
 	for _, want := range []string{"its standby takes over", "failover: the standby takes over", "the sink says",
-		"every packet arrived exactly once and in order, through the failover"} {
+		"every packet arrived exactly once and in order, through the failover",
+		"part 2: the chain on two servers", "leads: first output at the sink", "chain c0 protected again",
+		"VERDICT: no packet twice"} {
 		if !strings.Contains(s, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, s)
 		}

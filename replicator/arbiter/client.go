@@ -120,6 +120,10 @@ type ClientConfig struct {
 	OnYield   func(chain ChainID)
 	OnFence   func(chain ChainID, epoch Epoch)
 	OnBFD     func(bfd.Change)
+	// OnPause reports that the driver's own thread was held off the CPU
+	// for d (at least half a detection time): the arbiter may have
+	// declared this member down meanwhile (WireCounters.Pauses).
+	OnPause func(d time.Duration)
 }
 
 // ClientStats is a snapshot of a Client's state and counters.
@@ -322,6 +326,9 @@ func (c *Client) wake() {
 func (c *Client) ticks(k int) {
 	if k >= c.ep.pauseTicks {
 		c.wire.pause(k, c.ep.tick)
+		if c.cfg.OnPause != nil {
+			c.cfg.OnPause(time.Duration(k) * c.ep.tick)
+		}
 		c.s.Paused()
 		k = 1
 	}

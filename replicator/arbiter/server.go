@@ -65,6 +65,10 @@ type ServerConfig struct {
 	OnRedirect func(Redirect)
 	OnEvent    func(Event)
 	OnBFD      func(MemberID, bfd.Change)
+	// OnPause reports that the driver's own thread was held off the CPU
+	// for d (at least half a detection time): the BFD time it missed was
+	// not counted against the members (WireCounters.Pauses).
+	OnPause func(d time.Duration)
 }
 
 // ServerStats is a snapshot of a Server's state and counters.
@@ -238,6 +242,9 @@ func (s *Server) ticks(k int) {
 	now := s.ep.now()
 	if k >= s.ep.pauseTicks {
 		s.wire.pause(k, s.ep.tick)
+		if s.cfg.OnPause != nil {
+			s.cfg.OnPause(time.Duration(k) * s.ep.tick)
+		}
 		for _, m := range s.order {
 			m.s.Paused()
 		}

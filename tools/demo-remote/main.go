@@ -11,7 +11,7 @@
 // gap no larger than its packets lost in flight inside the dead server.
 // Exit status 0 if the verdict holds.
 //
-//	demo-remote [-duration 12s] [-rate 20000] [-profile shared]
+//	demo-remote [-duration 12s] [-rate 20000] [-profile loaded]
 package main
 
 import (
@@ -27,7 +27,7 @@ import (
 func main() {
 	dur := flag.Duration("duration", 12*time.Second, "how long traffic flows (at least 8s)")
 	rate := flag.Int("rate", 20000, "pktgen's rate, packets per second")
-	profile := flag.String("profile", "shared", "the arbiter's BFD profile: default (1 ms × 3), loaded (2 ms × 3) or shared (10 ms × 5: an oversubscribed machine such as a 2-vCPU VM, where the faster ones declare live servers down)")
+	profile := flag.String("profile", "loaded", "the arbiter's BFD profile: default (1 ms × 3), loaded (2 ms × 3) or shared (10 ms × 5, for a machine that stalls threads for more than 6 ms)")
 	bin := flag.String("bin", "bin", "where to build the binaries")
 	flag.Parse()
 	if err := run(*dur, *rate, *profile, *bin); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/reinforce-nfv/reinforce/pkt"
 	"github.com/reinforce-nfv/reinforce/pkt/probe"
+	"github.com/reinforce-nfv/reinforce/port"
 	"github.com/reinforce-nfv/reinforce/shm"
 	"github.com/reinforce-nfv/reinforce/tools/pktgen/gen"
 	"github.com/reinforce-nfv/reinforce/tools/sink/check"
@@ -56,6 +57,7 @@ type Sink struct {
 
 	// The loop's own until done.
 	last0, last3     []uint32
+	lastIf           []uint8 // the interface of each flow's last packet
 	recv, jumps      []uint64
 	gapSum0, gapSum3 []uint64
 	maxExcess        []uint64 // per flow: not used unless a violation (gap0 - gap3 > 0)
@@ -81,7 +83,7 @@ func (l *Lab) StartSink() (*Sink, error) {
 	}
 	n := l.Opt.Flows
 	s := &Sink{ck: ck, flows: n, start: time.Now(), max0: make([]atomic.Uint32, n), stop: make(chan struct{}), done: make(chan struct{}),
-		last0: make([]uint32, n), last3: make([]uint32, n), recv: make([]uint64, n), jumps: make([]uint64, n),
+		last0: make([]uint32, n), last3: make([]uint32, n), lastIf: make([]uint8, n), recv: make([]uint64, n), jumps: make([]uint64, n),
 		gapSum0: make([]uint64, n), gapSum3: make([]uint64, n), maxExcess: make([]uint64, n),
 		firstStamp0: make([]uint32, n), firstStamp3: make([]uint32, n),
 		tlCount: make([]uint64, timelineMax/TimelineBucket), tlLat: make([]uint64, timelineMax/TimelineBucket)}
@@ -177,7 +179,8 @@ func (s *Sink) track(rec *probe.Record, iface int, now time.Time, rxNs int64) {
 	}
 	switch {
 	case v0 <= p0 || v3 <= p3:
-		s.badf("flow %d seq %d on %s: stamps (member %d, ingress %d) after (%d, %d): repeated or regressed", f, rec.Seq, SinkIfaces[iface], v0, v3, p0, p3)
+		s.badf("flow %d seq %d on %s: stamps (member %d, ingress %d) after (%d, %d) on %s: repeated or regressed (sent %v ago)",
+			f, rec.Seq, SinkIfaces[iface], v0, v3, p0, p3, SinkIfaces[s.lastIf[f]], time.Duration(port.Nanotime()-int64(rec.SentNs)).Round(time.Microsecond))
 	default:
 		g0, g3 := uint64(v0-p0-1), uint64(v3-p3-1)
 		if g0 > 0 {
@@ -194,6 +197,7 @@ func (s *Sink) track(rec *probe.Record, iface int, now time.Time, rxNs int64) {
 		}
 	}
 	s.last0[f], s.last3[f] = max(v0, p0), max(v3, p3)
+	s.lastIf[f] = uint8(iface)
 	s.recv[f]++
 	if v0 > s.max0[f].Load() {
 		s.max0[f].Store(v0)

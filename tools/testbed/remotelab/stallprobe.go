@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,30 +184,79 @@ type ArbiterEvent struct {
 // output, in order (their times are the log's, this machine's clock).
 func (l *Lab) ArbiterEvents(kind string) []ArbiterEvent {
 	var out []ArbiterEvent
-	day := time.Now()
 	for _, line := range strings.Split(l.Ing.Output(), "\n") {
 		if !strings.Contains(line, " event="+kind+" ") && !strings.HasSuffix(line, " event="+kind) {
 			continue
 		}
-		f := strings.Fields(line)
-		if len(f) == 0 {
+		at, ok := logTime(line)
+		if !ok {
 			continue
-		}
-		t, err := time.ParseInLocation("15:04:05.000", f[0], time.Local)
-		if err != nil {
-			continue
-		}
-		at := time.Date(day.Year(), day.Month(), day.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.Local)
-		if at.After(day.Add(time.Minute)) { // logged before midnight
-			at = at.AddDate(0, 0, -1)
 		}
 		ev := ArbiterEvent{At: at, Kind: kind, Line: line}
-		for _, kv := range f {
-			if v, ok := strings.CutPrefix(kv, "member="); ok {
-				ev.Member = v
-			}
+		if v, ok := logField(line, "member"); ok {
+			ev.Member = v
 		}
 		out = append(out, ev)
 	}
 	return out
+}
+
+// Pause is a member's BFD thread held off the CPU, as its manager logged
+// it (arbiter.ClientConfig.OnPause): the member sent nothing for Held,
+// ending at End.
+type Pause struct {
+	Member string
+	End    time.Time
+	Held   time.Duration
+}
+
+// MemberPauses returns the pauses both members' managers logged, over all
+// their runs.
+func (l *Lab) MemberPauses() []Pause {
+	var out []Pause
+	for _, n := range []string{A, B} {
+		m := l.Member(n)
+		if m == nil {
+			continue
+		}
+		for _, line := range strings.Split(m.Output(), "\n") {
+			if !strings.Contains(line, "BFD thread held off the CPU") {
+				continue
+			}
+			at, ok := logTime(line)
+			v, ok2 := logField(line, "held_off")
+			ms, err := strconv.ParseFloat(v, 64)
+			if !ok || !ok2 || err != nil {
+				continue
+			}
+			out = append(out, Pause{Member: n, End: at, Held: time.Duration(ms * float64(time.Millisecond))})
+		}
+	}
+	return out
+}
+
+// logTime parses a manager log line's time of day ("15:04:05.000", this
+// machine's zone) as today's (yesterday's if that is in the future).
+func logTime(line string) (time.Time, bool) {
+	f, _, _ := strings.Cut(line, " ")
+	t, err := time.ParseInLocation("15:04:05.000", f, time.Local)
+	if err != nil {
+		return time.Time{}, false
+	}
+	day := time.Now()
+	at := time.Date(day.Year(), day.Month(), day.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.Local)
+	if at.After(day.Add(time.Minute)) {
+		at = at.AddDate(0, 0, -1)
+	}
+	return at, true
+}
+
+// logField returns the value of key=value in a manager log line.
+func logField(line, key string) (string, bool) {
+	for _, kv := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
