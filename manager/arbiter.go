@@ -30,6 +30,9 @@ type arbiterLink struct {
 	client *arbiter.Client
 	server *arbiter.Server
 	names  map[arbiter.ChainID]string
+	member string                      // this manager's member name (client)
+	peers  map[arbiter.MemberID]string // the members' names (server)
+	served map[arbiter.ChainID]string  // the chains the server decides for
 	acts   chan arbiterAction
 	done   chan struct{} // closed when routineArbiterActions ends
 	acting bool          // routineArbiterActions was started
@@ -51,8 +54,12 @@ func (m *Manager) startArbiter() error {
 	if !a.IsMember() && !a.IsServer() {
 		return nil
 	}
-	l := &arbiterLink{names: map[arbiter.ChainID]string{}, acts: make(chan arbiterAction, 64), done: make(chan struct{})}
+	// The maps are filled before the driver that reads them starts, and
+	// never written after.
+	l := &arbiterLink{names: map[arbiter.ChainID]string{}, peers: map[arbiter.MemberID]string{}, served: map[arbiter.ChainID]string{},
+		acts: make(chan arbiterAction, 64), done: make(chan struct{})}
 	if a.IsMember() {
+		l.member = a.Member
 		if m.rep == nil {
 			return fmt.Errorf("arbiter: member %q replicates no chain ([replication] chains)", a.Member)
 		}
@@ -77,6 +84,7 @@ func (m *Manager) startArbiter() error {
 		cc.OnBFD = func(c bfd.Change) {
 			m.log.Info().Stringer("from", c.From).Stringer("to", c.To).Msg("arbiter: BFD session with the arbiter")
 		}
+		cc.OnPause = m.logArbiterPause
 		cl, err := arbiter.StartClient(cc)
 		if err != nil {
 			return fmt.Errorf("arbiter client: %w", err)
@@ -114,10 +122,12 @@ func (m *Manager) startArbiterServer(l *arbiterLink) (*arbiter.Server, error) {
 	names := map[arbiter.MemberID]string{}
 	for _, sm := range sc.Members {
 		names[sm.ID] = sm.Name
+		l.peers[sm.ID] = sm.Name
 	}
 	chains := map[arbiter.ChainID]string{}
 	for _, cc := range sc.Chains {
 		chains[cc.ID] = cc.Name
+		l.served[cc.ID] = cc.Name
 	}
 	sc.OnRedirect = func(r arbiter.Redirect) {
 		chain, member := chains[r.Chain], names[r.To]
@@ -148,6 +158,7 @@ func (m *Manager) startArbiterServer(l *arbiterLink) (*arbiter.Server, error) {
 				onvmstats.StrField("to", member), onvmstats.NumField("epoch", int64(r.Epoch))}})
 		}()
 	}
+	sc.OnPause = m.logArbiterPause
 	sc.OnEvent = func(e arbiter.Event) {
 		m.log.Warn().Str("chain", chains[e.Chain]).Str("member", names[e.Member]).Stringer("event", e.Kind).
 			Uint64("epoch", uint64(e.Epoch)).Str("detail", e.Detail).Msg("arbiter")
@@ -157,6 +168,13 @@ func (m *Manager) startArbiterServer(l *arbiterLink) (*arbiter.Server, error) {
 		m.logArbiterScheduling("server", sc.RTPriority, srv.Scheduling())
 	}
 	return srv, err
+}
+
+// logArbiterPause reports the BFD thread held off the CPU (tools/e2e's
+// fault loops read these lines: a member silent that long was rightly
+// declared down).
+func (m *Manager) logArbiterPause(d time.Duration) {
+	m.log.Warn().Dur("held_off", d).Msg("arbiter: BFD thread held off the CPU; peers may have declared this manager down")
 }
 
 // logArbiterScheduling says in one line how the arbiter driver's thread
@@ -350,4 +368,62 @@ func (r *replication) chainNamed(name string) *repChain {
 		}
 	}
 	return nil
+}
+
+// arbiterSnapshot copies the arbiter client's or server's state for
+// Snapshot: their Stats copy under a mutex, so this is for the stats
+// period and the control socket, never the data path.
+func (m *Manager) arbiterSnapshot() *ArbiterSnapshot {
+	l := m.arb
+	if l == nil {
+		return nil
+	}
+	s := &ArbiterSnapshot{}
+	if l.client != nil {
+		st := l.client.Stats()
+		cs := &ArbiterClientStats{Member: l.member, Scheduling: l.client.Scheduling(), BFDState: st.BFDState.String(),
+			BFD: st.BFD, Wire: arbiterWire(st.Wire), Counters: st.Member}
+		for _, c := range st.Chains {
+			cs.Chains = append(cs.Chains, ArbiterMemberChain{Chain: nameOr(l.names, c.Chain), Role: c.Role.String(),
+				Epoch: uint64(c.Epoch), LeaseLeftUs: c.LeaseLeft.Microseconds(), StandbyReady: c.StandbyReady})
+		}
+		s.Client = cs
+	}
+	if l.server != nil {
+		st := l.server.Stats()
+		ss := &ArbiterServerStats{Scheduling: l.server.Scheduling(), Counters: st.Arbiter, Wire: arbiterWire(st.Wire)}
+		for _, c := range st.Chains {
+			ss.Chains = append(ss.Chains, ArbiterChainState{Chain: nameOr(l.served, c.Chain), Epoch: uint64(c.Epoch),
+				Primary: nameOr(l.peers, c.Primary), Phase: c.Phase.String(), PrimaryAcked: c.PrimaryAcked,
+				StandbyAcked: c.StandbyAcked, PrimaryLive: c.PrimaryLive, StandbyLive: c.StandbyLive, StandbyReady: c.StandbyReady})
+		}
+		for _, ml := range st.Members {
+			name := ml.Name
+			if name == "" {
+				name = nameOr(l.peers, ml.ID)
+			}
+			addr := ""
+			if ml.Addr.IsValid() {
+				addr = ml.Addr.String()
+			}
+			ss.Members = append(ss.Members, ArbiterMemberLink{Member: name, Addr: addr, BFDState: ml.BFDState.String(), BFD: ml.BFD})
+		}
+		s.Server = ss
+	}
+	return s
+}
+
+// nameOr names a chain or member by its wire ID; an ID the configuration
+// does not name (none should reach here) shows as a number.
+func nameOr[K ~uint32](names map[K]string, id K) string {
+	if n, ok := names[id]; ok {
+		return n
+	}
+	return fmt.Sprintf("#%08x", uint32(id))
+}
+
+func arbiterWire(w arbiter.WireCounters) ArbiterWire {
+	return ArbiterWire{Datagrams: w.Datagrams, Malformed: w.Malformed, AuthFailed: w.AuthFailed, Replayed: w.Replayed,
+		Unknown: w.Unknown, StepErrors: w.StepErrors, SendErrors: w.SendErrors, Pauses: w.Pauses,
+		MaxPauseUs: w.MaxPause.Microseconds(), NeighborDowns: w.NeighborDowns}
 }

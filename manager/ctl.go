@@ -259,6 +259,19 @@ func (m *Manager) startNF(c *net.UnixConn, pid int, req ctlmsg.Register) (*nfPro
 		unix.Close(pidfd)
 		return nil, ctlmsg.RegisterReply{Status: ctlmsg.StatusNoIDs, Message: err.Error()}, err
 	}
+	if m.rep.holds(id) {
+		// A held NF's chain is a standby here: nothing waiting in its input
+		// rings is input of this server's chain. What is there was sent
+		// into them by a neighbour NF after the last process with this
+		// instance ID was reclaimed at a demotion (the ring outlives both
+		// ends); promoted later, the NF would process that stale input after
+		// newer state came in by replication (output out of order, stamps
+		// regressing). Emptied before the owner is active again.
+		if n, err := m.pool.DrainInputs(nf.owner); err == nil && n > 0 {
+			m.Stats.HeldInputDrops.Add(uint64(n))
+			m.log.Info().Int("instance", int(id)).Int("slots", n).Msg("held NF: dropped stale packets left in its input rings")
+		}
+	}
 	if err := m.pool.AddOwner(nf.owner, pid); err != nil {
 		return fail(err)
 	}

@@ -125,6 +125,9 @@ type Counters struct {
 	Promotions, Demotions atomic.Uint64
 	// Redirects: chains this ingress moved to a new primary (the arbiter's).
 	Redirects atomic.Uint64
+	// HeldInputDrops: stale packets found in a held NF's input rings when
+	// it registered (ctl.go, startNF), dropped.
+	HeldInputDrops atomic.Uint64
 	// VIPAnnouncements: gratuitous ARPs and neighbour advertisements of the
 	// virtual addresses sent at promotions (vip.go).
 	VIPAnnouncements atomic.Uint64

@@ -10,11 +10,15 @@ package manager
 // arbiter's decision in the failover issue) stops applying, closes the
 // manager's handles, enters the NFs in the registry and the routes, and
 // tells each to open its file and run: from the applied transactions only.
+// The chain's services then route flows by the primary's bucket tables, as
+// replicated, so a flow reaches the instance whose file holds its state.
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/reinforce-nfv/reinforce/ctlmsg"
@@ -73,9 +77,11 @@ var ErrStaleEpoch = errors.New("promotion epoch not above the chain's")
 // NF opens them, its snapshot copy seeded from their contents), the chain's
 // output is latched from now on, a replicator Node in the primary role and
 // the new epoch serves the peer (the old primary rejoins through it as the
-// standby: snapshot + catch-up), and the held NFs are entered into the
-// registry and routes and told to run. It returns the instances that had
-// no NF attached (they start from their file when one registers).
+// standby: snapshot + catch-up), the held NFs are entered into the
+// registry and routes, the primary's bucket tables are installed over the
+// registry's (installReplicatedBuckets), and the NFs are told to run. It
+// returns the instances that had no NF attached (they start from their
+// file when one registers).
 func (m *Manager) PromoteChainEpoch(name string, epoch uint64) (missing []uint16, err error) {
 	r := m.rep
 	var c *repChain
@@ -160,6 +166,7 @@ func (m *Manager) PromoteChainEpoch(name string, epoch uint64) (missing []uint16
 		m.connectDirect(nf)
 		run = append(run, nf)
 	}
+	m.installReplicatedBuckets(c)
 	m.publishLocked()
 	m.mu.Unlock()
 	for _, nf := range run {
@@ -174,6 +181,84 @@ func (m *Manager) PromoteChainEpoch(name string, epoch uint64) (missing []uint16
 		onvmstats.NumField("epoch", int64(epoch))}})
 	m.announceVIP(name) // without an ingress, the clients follow the virtual addresses (vip.go)
 	return missing, nil
+}
+
+// installReplicatedBuckets makes the promoted chain's services route flows
+// as the old primary did: each service's bucket table, as replicated, goes
+// into the registry for the buckets whose instance runs here. A flow's
+// state is in its instance's file; joinBuckets' own order (the held NFs
+// enter in configuration order, an instance already running here came
+// first) would send some flows to the other instance, which lacks it. A
+// bucket naming an instance that does not run here keeps the registry's
+// own choice: counted (BucketFallbacks) and logged. Later joins and
+// leaves change the tables as always. m.mu held (before publishLocked,
+// whose noteBuckets then replicates the tables to the next standby).
+func (m *Manager) installReplicatedBuckets(c *repChain) {
+	c.rt.mu.Lock()
+	rt := c.rtInit()
+	tables := maps.Clone(rt.buckets)
+	// Seen afresh: a manager that was this chain's primary before its
+	// demotion still has the tables of then; noteBuckets must compare the
+	// registry with nothing, and send every table once more.
+	clear(rt.seen)
+	rt.svcDirty = rt.svcDirty[:0]
+	c.rt.mu.Unlock()
+	for _, s := range m.cfg.Chains[c.index].Services {
+		svc := ServiceID(s)
+		tbl, ok := tables[svc]
+		if !ok {
+			continue // never replicated: the primary had no table yet
+		}
+		installed, absent := m.reg.installBuckets(svc, &tbl)
+		if len(absent) == 0 {
+			m.log.Info().Str("chain", c.cfg.Chain).Uint16("service", uint16(svc)).Int("buckets", installed).
+				Msg("promotion: the primary's bucket table installed")
+			continue
+		}
+		n := 0
+		for _, x := range tbl {
+			if slices.Contains(absent, x) {
+				n++
+			}
+		}
+		c.rt.st.bucketFallbacks.Add(uint64(n))
+		ids := make([]uint16, len(absent))
+		for i, x := range absent {
+			ids[i] = uint16(x)
+		}
+		m.log.Warn().Str("chain", c.cfg.Chain).Uint16("service", uint16(svc)).Int("installed", installed).
+			Int("fallback_buckets", n).Uints16("instances_not_here", ids).
+			Msg("promotion: the primary's bucket table names instances not running here; their buckets go where this registry chooses, away from the instance with their flows' state")
+	}
+}
+
+// installBuckets sets the service's table to tbl where tbl names one of the
+// service's running instances; other buckets keep the registry's choice,
+// so every bucket still names a running instance and joinBuckets and
+// leaveBuckets work on as before. It returns the buckets set and the
+// instances tbl names that are not running here (0, the primary having no
+// instance, is not one). It lives here rather than in registry.go because
+// only promotion overrides the registry's own balancing.
+func (r *Registry) installBuckets(svc ServiceID, tbl *[NumBuckets]InstanceID) (installed int, absent []InstanceID) {
+	if svc == 0 || int(svc) >= ctlmsg.MaxServices {
+		return 0, nil
+	}
+	var here [ctlmsg.MaxNFs]bool
+	for _, x := range r.services[svc] {
+		here[x] = true
+	}
+	b := &r.buckets[svc]
+	for i, x := range tbl {
+		switch {
+		case x == 0:
+		case int(x) < len(here) && here[x]:
+			b[i] = x
+			installed++
+		case !slices.Contains(absent, x):
+			absent = append(absent, x)
+		}
+	}
+	return installed, absent
 }
 
 // discardLatched frees what a demoted chain's latch holds (TX loop only,
@@ -247,20 +332,25 @@ func (m *Manager) DemoteChain(name string, epoch uint64) error {
 	c.promoted.Store(false)
 	c.epoch.Store(epoch)
 
-	// The NFs stop; launched ones are started again and register held.
-	var gone []chan struct{}
-	m.mu.Lock()
-	for _, in := range c.insts {
-		if nf := m.nfs[InstanceID(in.id)]; nf != nil && !nf.dead && !nf.held {
-			gone = append(gone, nf.gone)
-			nf.send(ctlmsg.Stop{Reason: "chain demoted: this server is its standby now"})
-		}
-	}
-	m.mu.Unlock()
+	// The NFs stop, one after another in the chain's order, each gone
+	// before the next is told: an NF sends into its downstream neighbour's
+	// ring directly, so stopping them together left packets sent after the
+	// neighbour's rings were emptied, in a ring that outlives both ends,
+	// for the held NF to process when promoted much later (ctl.go,
+	// startNF, drains what still gets through). Launched ones are started
+	// again and register held.
 	deadline := time.After(2 * time.Second)
-	for _, g := range gone {
+	for _, in := range c.insts {
+		m.mu.Lock()
+		nf := m.nfs[InstanceID(in.id)]
+		if nf == nil || nf.dead || nf.held {
+			m.mu.Unlock()
+			continue
+		}
+		nf.send(ctlmsg.Stop{Reason: "chain demoted: this server is its standby now"})
+		m.mu.Unlock()
 		select {
-		case <-g:
+		case <-nf.gone:
 		case <-deadline:
 			m.log.Warn().Str("chain", name).Msg("demotion: an NF did not stop within 2 s")
 		}

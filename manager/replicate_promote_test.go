@@ -9,6 +9,7 @@ import (
 
 	"github.com/reinforce-nfv/reinforce/manager"
 	"github.com/reinforce-nfv/reinforce/manager/config"
+	"github.com/reinforce-nfv/reinforce/nflib"
 )
 
 // nfByInstance finds instance id in m's NF list.
@@ -162,5 +163,155 @@ func TestStandbyNFsHeldThenPromoted(t *testing.T) {
 	}
 	if d := sb.Snapshot().Drops; d.Demotions != 1 {
 		t.Fatalf("demotions %d", d.Demotions)
+	}
+}
+
+// attachInstance registers an NF of service svc with instance id on m in
+// this process. The caller closes it before m: a manager's Close kills the
+// NFs still registered, and this one's PID is the test's.
+func attachInstance(t *testing.T, m *manager.Manager, tag string, svc, id uint16) *nflib.NF {
+	t.Helper()
+	nf, err := nflib.Attach(tag, nflib.Args{Service: svc, Instance: id}, m.SocketPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf.SetSummary(false)
+	return nf
+}
+
+// TestPromotionInstallsBucketTables: service 2 of the replicated chain c0
+// has two instances on the primary (2, then 9 joins and takes half of the
+// buckets); the standby runs instance 9 too, ready before the held
+// instance 2, so its own registry would give the halves the other way
+// round. The primary is cut off and the standby promoted: it installs the
+// primary's last table, so every flow reaches the instance it reached
+// before. Then the old primary's server rejoins as the standby, without
+// instance 9, and the roles swap: the buckets naming 9 keep that
+// registry's choice (instance 2), counted. Last, that primary closes
+// cleanly: its NFs' exits do not empty the standby's replicated tables.
+func TestPromotionInstallsBucketTables(t *testing.T) {
+	pAddr, sAddr := freeUDP(t), freeUDP(t)
+	relay := startRelay(t, pAddr, sAddr, time.Millisecond, 0, 0)
+	cut := func(on bool) {
+		relay.mu.Lock()
+		relay.loss = float64(btoi(on))
+		relay.mu.Unlock()
+	}
+	withNFs := func(c *config.Config) {
+		c.NFs = []config.NF{
+			{Tag: "txstamp", Service: 1, Instance: 1, Command: []string{os.Args[0]}},
+			{Tag: "txstamp", Service: 2, Instance: 2, Command: []string{os.Args[0]}},
+		}
+	}
+	sb, _ := repManagerWith(t, config.RepStandby, sAddr, relay.addrB(), 4096, withNFs)
+	defer sb.Close()
+	pm, _ := repManager(t, config.RepPrimary, pAddr, relay.addrA(), 4096)
+	pmOpen := true
+	defer func() {
+		if pmOpen {
+			pm.Close()
+		}
+	}()
+	waitFor(t, 20*time.Second, "two NFs running on the primary, two held on the standby", func() bool {
+		s, b := pm.Snapshot(), sb.Snapshot()
+		return len(s.NFs) == 2 && s.NFs[0].Running && s.NFs[1].Running && len(b.NFs) == 2 && b.NFs[0].Held && b.NFs[1].Held
+	})
+	waitFor(t, 10*time.Second, "chain c0 protected on both sides", func() bool {
+		return repStats(pm).Status == manager.RepProtected && repStats(sb).Status == manager.RepProtected
+	})
+
+	pExtra := attachInstance(t, pm, "extra", 2, 9)
+	defer pExtra.Close() // before pm's Close
+	want := map[manager.ServiceID][manager.NumBuckets]manager.InstanceID{1: pm.BucketsForTest(1), 2: pm.BucketsForTest(2)}
+	if tbl := want[2]; tbl[0] != 2 || tbl[manager.NumBuckets-1] != 9 {
+		t.Fatalf("primary's service 2 after instance 9 joined: %v", tbl)
+	}
+	waitFor(t, 10*time.Second, "the primary's tables replicated", func() bool {
+		rb := sb.ReplicatedBuckets("c0")
+		return rb[1] == want[1] && rb[2] == want[2]
+	})
+	sExtra := attachInstance(t, sb, "extra", 2, 9)
+	defer sExtra.Close() // before sb's Close
+	if tbl := sb.BucketsForTest(2); slices.ContainsFunc(tbl[:], func(x manager.InstanceID) bool { return x != 9 }) {
+		t.Fatalf("standby's own service 2 with instance 9 alone: %v", tbl)
+	}
+
+	// The primary's server is cut off, then gone (its instance 9 first:
+	// it is this test process); the standby is promoted.
+	cut(true)
+	pExtra.Close()
+	pm.Close()
+	pmOpen = false
+	if missing, err := sb.PromoteChain("c0"); err != nil || len(missing) != 0 {
+		t.Fatalf("promote: missing %v, %v", missing, err)
+	}
+	for svc, tbl := range want {
+		if got := sb.BucketsForTest(svc); got != tbl {
+			t.Fatalf("promoted: service %d's table\n%v\nthe primary's was\n%v", svc, got, tbl)
+		}
+	}
+	waitFor(t, 10*time.Second, "the promoted NFs running", func() bool {
+		s := sb.Snapshot()
+		return len(s.NFs) == 3 && s.NFs[0].Running && s.NFs[1].Running && s.NFs[2].Running
+	})
+	if got := sb.BucketsForTest(2); got != want[2] {
+		t.Fatalf("service 2's table changed after the NFs ran: %v", got)
+	}
+	if n := sb.Snapshot().Drops.BucketFallbacks; n != 0 {
+		t.Fatalf("%d bucket fallbacks with every instance here", n)
+	}
+
+	// The old primary's server returns as the standby, without instance
+	// 9; it gets the promoted manager's tables, then the roles swap.
+	cut(false)
+	pm2, _ := repManagerWith(t, config.RepStandby, pAddr, relay.addrA(), 4096, withNFs)
+	pm2Open := true
+	defer func() {
+		if pm2Open {
+			pm2.Close()
+		}
+	}()
+	waitFor(t, 20*time.Second, "chain c0 protected again, the old primary as standby", func() bool {
+		return repStats(sb).Status == manager.RepProtected && repStats(pm2).Status == manager.RepProtected
+	})
+	waitFor(t, 10*time.Second, "the tables at the new standby", func() bool {
+		rb := pm2.ReplicatedBuckets("c0")
+		return rb[1] == want[1] && rb[2] == want[2]
+	})
+	if err := sb.DemoteChain("c0", 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pm2.PromoteChainEpoch("c0", 3); err != nil {
+		t.Fatal(err)
+	}
+	nines := 0
+	for i, x := range want[2] {
+		if x == 9 {
+			nines++
+		}
+		if got := pm2.BucketsForTest(2)[i]; got != 2 {
+			t.Fatalf("bucket %d of service 2 at instance %d, want 2 (9 is not here, 2 alone is)", i, got)
+		}
+	}
+	if got := pm2.BucketsForTest(1); got != want[1] {
+		t.Fatalf("service 1's table after the swap: %v", got)
+	}
+	if n := pm2.Snapshot().Drops.BucketFallbacks; n != uint64(nines) || n == 0 {
+		t.Fatalf("%d bucket fallbacks, want the %d buckets of instance 9", n, nines)
+	}
+
+	// The new primary's tables reach the demoted manager; then the
+	// primary closes cleanly and the tables stay.
+	last := map[manager.ServiceID][manager.NumBuckets]manager.InstanceID{1: pm2.BucketsForTest(1), 2: pm2.BucketsForTest(2)}
+	waitFor(t, 20*time.Second, "chain c0 protected, roles swapped, the tables at the standby", func() bool {
+		rb := sb.ReplicatedBuckets("c0")
+		return repStats(pm2).Status == manager.RepProtected && repStats(sb).Status == manager.RepProtected &&
+			rb[1] == last[1] && rb[2] == last[2]
+	})
+	pm2.Close()
+	pm2Open = false
+	time.Sleep(100 * time.Millisecond) // what the relay still held
+	if rb := sb.ReplicatedBuckets("c0"); rb[1] != last[1] || rb[2] != last[2] {
+		t.Fatalf("after the primary's clean close, the standby's tables are\n%v\n%v", rb[1], rb[2])
 	}
 }

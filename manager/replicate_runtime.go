@@ -75,6 +75,9 @@ type repRuntime struct {
 
 	st struct {
 		flowSent, bucketSent, flowApplied, bucketApplied, failed atomic.Uint64
+		// bucketFallbacks: buckets of a replicated table that promotion
+		// could not install (their instance does not run here).
+		bucketFallbacks atomic.Uint64
 	}
 }
 
@@ -185,8 +188,12 @@ func (c *repChain) recordRule(r flowdir.Rule) {
 // noteBuckets records the bucket tables that changed since the last call,
 // of every service a primary chain uses. It runs from publishLocked, which
 // follows every registry change. mu held.
+//
+// A closing manager records nothing: its NFs leave one by one and would
+// empty the tables, and the standby must keep the tables of the running
+// chain, the ones its promotion installs (installReplicatedBuckets).
 func (r *replication) noteBuckets() {
-	if r == nil {
+	if r == nil || r.m.shutdown.Load() {
 		return
 	}
 	m := r.m
@@ -412,7 +419,8 @@ func (c *repChain) usesService(svc ServiceID) bool {
 
 // ReplicatedBuckets returns the bucket → instance tables of the services of
 // the replicated chain called chain, as replicated: on its standby, those
-// applied (what promotion installs); on its primary, those sent. Nil if the
+// applied (what promotion installs into the registry:
+// installReplicatedBuckets); on its primary, those sent. Nil if the
 // chain is not replicated here.
 func (m *Manager) ReplicatedBuckets(chain string) map[ServiceID][NumBuckets]InstanceID {
 	if m.rep == nil {
@@ -439,6 +447,19 @@ func (c *repChain) runtimeStats(s *RepStats) {
 	st := &c.rt.st
 	s.FlowRecordsSent, s.BucketTablesSent = st.flowSent.Load(), st.bucketSent.Load()
 	s.FlowRecordsApplied, s.BucketTablesApplied, s.FlowRecordsFailed = st.flowApplied.Load(), st.bucketApplied.Load(), st.failed.Load()
+}
+
+// bucketFallbacks sums the buckets promotions could not install, over the
+// chains.
+func (r *replication) bucketFallbacks() uint64 {
+	if r == nil {
+		return 0
+	}
+	n := uint64(0)
+	for _, c := range r.chains {
+		n += c.rt.st.bucketFallbacks.Load()
+	}
+	return n
 }
 
 // ---- Records ----

@@ -12,6 +12,8 @@ import (
 	"github.com/reinforce-nfv/reinforce/manager/config"
 	"github.com/reinforce-nfv/reinforce/manager/onvmstats"
 	"github.com/reinforce-nfv/reinforce/port"
+	"github.com/reinforce-nfv/reinforce/replicator/arbiter"
+	"github.com/reinforce-nfv/reinforce/replicator/bfd"
 	"github.com/reinforce-nfv/reinforce/shm/state"
 )
 
@@ -32,6 +34,95 @@ type Snapshot struct {
 	// Replication is each replicated chain's status and counters
 	// (docs/replicator.md).
 	Replication []RepStats `json:"replication,omitempty"`
+	// Arbiter is the chain-level failover's state and counters
+	// (docs/arbiter.md): this manager's arbiter client or server; nil
+	// without an [arbiter] table.
+	Arbiter *ArbiterSnapshot `json:"arbiter,omitempty"`
+}
+
+// ArbiterSnapshot is the arbiter client's state (a member manager,
+// [arbiter] address) or the arbiter server's (the ingress, [arbiter]
+// serve), as of the driver's last event.
+type ArbiterSnapshot struct {
+	Client *ArbiterClientStats `json:"client,omitempty"`
+	Server *ArbiterServerStats `json:"server,omitempty"`
+}
+
+// ArbiterClientStats is a member manager's view of the arbiter.
+type ArbiterClientStats struct {
+	Member string `json:"member"`
+	// Scheduling is the BFD driver thread's policy, e.g. "SCHED_FIFO 10"
+	// or "SCHED_OTHER (SCHED_FIFO refused: ...)".
+	Scheduling string                 `json:"scheduling"`
+	BFDState   string                 `json:"bfd_state"`
+	BFD        bfd.Counters           `json:"bfd"`
+	Wire       ArbiterWire            `json:"wire"`
+	Counters   arbiter.MemberCounters `json:"counters"`
+	Chains     []ArbiterMemberChain   `json:"chains"`
+}
+
+// ArbiterMemberChain is one chain as its member sees it.
+type ArbiterMemberChain struct {
+	Chain string `json:"chain"`
+	Role  string `json:"role"`
+	Epoch uint64 `json:"epoch"`
+	// LeaseLeftUs is how long the arbiter's lease still runs (0: none).
+	LeaseLeftUs int64 `json:"lease_left_us"`
+	// StandbyReady: this member tells the arbiter it is a standby that
+	// has the primary's state at Epoch.
+	StandbyReady bool `json:"standby_ready"`
+}
+
+// ArbiterServerStats is the arbiter's state.
+type ArbiterServerStats struct {
+	Scheduling string              `json:"scheduling"`
+	Counters   arbiter.Counters    `json:"counters"`
+	Chains     []ArbiterChainState `json:"chains"`
+	Members    []ArbiterMemberLink `json:"members"`
+	Wire       ArbiterWire         `json:"wire"`
+}
+
+// ArbiterChainState is one chain as the arbiter sees it.
+type ArbiterChainState struct {
+	Chain   string `json:"chain"`
+	Epoch   uint64 `json:"epoch"`
+	Primary string `json:"primary"`
+	Phase   string `json:"phase"` // normal, yielding, failover
+	// The primary acknowledged its promotion, the standby its demotion,
+	// at Epoch.
+	PrimaryAcked bool `json:"primary_acked"`
+	StandbyAcked bool `json:"standby_acked"`
+	PrimaryLive  bool `json:"primary_live"`
+	StandbyLive  bool `json:"standby_live"`
+	// StandbyReady: the arbiter may fail over to the standby.
+	StandbyReady bool `json:"standby_ready"`
+}
+
+// ArbiterMemberLink is the arbiter's BFD session with one member.
+type ArbiterMemberLink struct {
+	Member   string       `json:"member"`
+	Addr     string       `json:"addr"` // where it was last heard from ("" before)
+	BFDState string       `json:"bfd_state"`
+	BFD      bfd.Counters `json:"bfd"`
+}
+
+// ArbiterWire counts what the arbiter driver's socket received and
+// refused, and its thread's pauses (arbiter.WireCounters).
+type ArbiterWire struct {
+	Datagrams  uint64 `json:"datagrams"`
+	Malformed  uint64 `json:"malformed"`
+	AuthFailed uint64 `json:"auth_failed"`
+	Replayed   uint64 `json:"replayed"`
+	Unknown    uint64 `json:"unknown"`
+	StepErrors uint64 `json:"step_errors"`
+	SendErrors uint64 `json:"send_errors"`
+	// Pauses: the driver's thread was held off the CPU for half a
+	// detection time or more; MaxPauseUs the longest.
+	Pauses     uint64 `json:"pauses"`
+	MaxPauseUs int64  `json:"max_pause_us"`
+	// NeighborDowns: members' sessions that went down by the member's
+	// signal (server only).
+	NeighborDowns uint64 `json:"neighbor_downs"`
 }
 
 // PortStats are one port's counters.
@@ -95,7 +186,12 @@ type ManagerDrops struct {
 	NFDeaths, NFRegistrations                                                   uint64
 	Failovers, Takeovers, Hangs                                                 uint64
 	Promotions, Demotions, Redirects                                            uint64
+	HeldInputDrops                                                              uint64
 	VIPAnnouncements                                                            uint64
+	// BucketFallbacks counts buckets of the old primary's tables that a
+	// promotion here could not install: their instance does not run here,
+	// so their flows go to another instance, without their state.
+	BucketFallbacks uint64
 }
 
 // PoolStats describe the packet pool.
@@ -149,9 +245,10 @@ func (m *Manager) Snapshot() Snapshot {
 		TXRingFull: st.TXRingFull.Load(), TXPortDrop: st.TXPortDrop.Load(), BadHandovers: st.BadHandovers.Load(),
 		NFDeaths: st.NFDeaths.Load(), NFRegistrations: st.NFRegistrations.Load(),
 		Failovers: st.Failovers.Load(), Takeovers: st.Takeovers.Load(), Hangs: st.Hangs.Load(),
-		Promotions: st.Promotions.Load(), Demotions: st.Demotions.Load(), Redirects: st.Redirects.Load(),
-		VIPAnnouncements: st.VIPAnnouncements.Load()}
+		Promotions: st.Promotions.Load(), Demotions: st.Demotions.Load(), Redirects: st.Redirects.Load(), HeldInputDrops: st.HeldInputDrops.Load(),
+		VIPAnnouncements: st.VIPAnnouncements.Load(), BucketFallbacks: m.rep.bucketFallbacks()}
 	s.Pool = PoolStats{Slots: m.pool.Capacity(), Free: m.pool.FreeCount()}
+	s.Arbiter = m.arbiterSnapshot()
 	return s
 }
 

@@ -2,7 +2,7 @@
 //
 //	reinforce onvm convert [--go-sh 'LINE'] [--start-nf 'NF ARGS']... [--deploy FILE]
 //	                       [--examples DIR] [--bin DIR] [-o FILE]
-//	reinforce ctl [-socket PATH] stats | promote CHAIN | switchover CHAIN | stop INSTANCE
+//	reinforce ctl [-socket PATH] [-json] stats | promote CHAIN | switchover CHAIN | stop INSTANCE
 //
 // onvm convert turns an OpenNetVM deployment into a manager TOML file
 // (manager/config; run it with reinforce-mgr --config FILE): the go.sh line
@@ -31,7 +31,7 @@ func main() {
 const usage = `usage:
   reinforce onvm convert [--go-sh 'LINE'] [--start-nf 'NF ARGS']... [--deploy FILE]
                          [--examples DIR] [--bin DIR] [-o FILE]
-  reinforce ctl [-socket PATH] stats | promote CHAIN | switchover CHAIN | stop INSTANCE
+  reinforce ctl [-socket PATH] [-json] stats | promote CHAIN | switchover CHAIN | stop INSTANCE
 `
 
 // run is main with its outputs passed in; it returns the exit status.
