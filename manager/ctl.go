@@ -267,7 +267,11 @@ func (m *Manager) startNF(c *net.UnixConn, pid int, req ctlmsg.Register) (*nfPro
 		// ends); promoted later, the NF would process that stale input after
 		// newer state came in by replication (output out of order, stamps
 		// regressing). Emptied before the owner is active again.
-		if n, err := m.pool.DrainInputs(nf.owner); err == nil && n > 0 {
+		n, err := m.pool.DrainInputs(nf.owner)
+		switch {
+		case err != nil:
+			m.log.Warn().Err(err).Int("instance", int(id)).Msg("held NF: its input rings could not be emptied")
+		case n > 0:
 			m.Stats.HeldInputDrops.Add(uint64(n))
 			m.log.Info().Int("instance", int(id)).Int("slots", n).Msg("held NF: dropped stale packets left in its input rings")
 		}

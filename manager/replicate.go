@@ -344,6 +344,12 @@ func (c *repChain) startNode(primary bool) error {
 		nc.Initiator = true
 		nc.Apply = c.apply
 		nc.OnApplyError = func(err error) {
+			// Not ready from now: the arbiter must not promote a standby
+			// whose last round is half applied (the status loop would say
+			// so only at its next poll).
+			if c.standbyReady != nil {
+				c.standbyReady(c.epoch.Load(), false)
+			}
 			c.r.m.log.Warn().Err(err).Str("chain", c.cfg.Chain).Msg("replication: the standby could not apply a transaction; it joins again for a snapshot")
 		}
 	}

@@ -339,7 +339,6 @@ func (m *Manager) DemoteChain(name string, epoch uint64) error {
 	// for the held NF to process when promoted much later (ctl.go,
 	// startNF, drains what still gets through). Launched ones are started
 	// again and register held.
-	deadline := time.After(2 * time.Second)
 	for _, in := range c.insts {
 		m.mu.Lock()
 		nf := m.nfs[InstanceID(in.id)]
@@ -351,8 +350,15 @@ func (m *Manager) DemoteChain(name string, epoch uint64) error {
 		m.mu.Unlock()
 		select {
 		case <-nf.gone:
-		case <-deadline:
-			m.log.Warn().Str("chain", name).Msg("demotion: an NF did not stop within 2 s")
+		case <-time.After(2 * time.Second):
+			// Killed, so that it is gone before its downstream neighbour
+			// is told (and the demotion cannot hang on it).
+			m.log.Warn().Str("chain", name).Str("nf", nf.name()).Msg("demotion: the NF did not stop within 2 s: killed")
+			nf.kill()
+			select {
+			case <-nf.gone:
+			case <-time.After(2 * time.Second):
+			}
 		}
 	}
 	for _, in := range c.insts {

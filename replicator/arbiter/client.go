@@ -176,8 +176,9 @@ type Client struct {
 	reqs  []clientReq // guarded by reqMu
 	taken []clientReq // the loop's: reqs swapped out
 
-	wire   WireCounters // the loop only
-	nTicks int          // the loop only
+	wire     WireCounters // the loop only
+	nTicks   int          // the loop only
+	pubTicks int          // nTicks at the last publish (stats every 10 ticks)
 
 	mu    sync.Mutex
 	stats ClientStats // guarded by mu
@@ -342,7 +343,8 @@ func (c *Client) ticks(k int) {
 // after processes what the events asked for. Stats are refreshed when the
 // member did something, and every 10 ticks for the BFD counters.
 func (c *Client) after() {
-	if c.process() || c.nTicks%10 == 0 {
+	if c.process() || c.nTicks-c.pubTicks >= 10 {
+		c.pubTicks = c.nTicks
 		c.publish()
 	}
 }

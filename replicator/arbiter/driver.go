@@ -20,8 +20,10 @@ package arbiter
 // 2-vCPU development VM such a driver declared live members down about
 // once a second). A thread blocked in ppoll is woken by the kernel, and
 // with RTPriority it runs under SCHED_FIFO, ahead of every normal task
-// (docs/arbiter.md, "Scheduling"). The loop allocates nothing per packet
-// but the source address, so it does not drive the garbage collector.
+// (docs/arbiter.md, "Drivers"). The loop reads the socket only when it is
+// readable; per datagram Recvfrom allocates the source address, and BFD's
+// packet building allocates too (a few hundred bytes per datagram in all:
+// not yet removed).
 //
 // close sets stopping, rings the eventfd, waits for the loop to return and
 // only then closes the descriptors (no descriptor is reused under it).
@@ -70,13 +72,22 @@ type endpoint struct {
 	family       int // AF_INET or AF_INET6
 	base         time.Time
 	stopping     atomic.Bool
+	started      bool // start ran: close waits for the loop
 	done         chan struct{}
 	once         sync.Once
-	buf          []byte // the loop's send buffer
-	rbuf         []byte // the loop's receive buffer
-	rtPrio       int
-	sched        string // the loop thread's policy, set before start returns
-	tick         time.Duration
+	// fdMu guards the descriptors against close: wake may come from any
+	// goroutine at any time (a manager's replication reports after its
+	// arbiter client closed), and a closed number may be reused at once.
+	fdMu   sync.RWMutex
+	closed bool // guarded by fdMu
+	// loopErr is why the loop ended on its own (nil: it was stopped);
+	// read after done is closed.
+	loopErr error
+	buf     []byte // the loop's send buffer
+	rbuf    []byte // the loop's receive buffer
+	rtPrio  int
+	sched   string // the loop thread's policy, set before start returns
+	tick    time.Duration
 	// pauseTicks: a wake-up with at least this many expirations means the
 	// loop's thread was held off the CPU (pause).
 	pauseTicks int
@@ -207,6 +218,7 @@ func (e *endpoint) localAddr() netip.AddrPort {
 // start runs the loop on its own locked thread and returns once the
 // thread's scheduling is set.
 func (e *endpoint) start(h handler) {
+	e.started = true
 	ready := make(chan struct{})
 	go e.loop(h, ready)
 	<-ready
@@ -216,15 +228,26 @@ func (e *endpoint) start(h handler) {
 func (e *endpoint) wake() {
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
-	_, _ = unix.Write(e.efd, one[:])
+	e.fdMu.RLock()
+	if !e.closed {
+		_, _ = unix.Write(e.efd, one[:])
+	}
+	e.fdMu.RUnlock()
 }
 
+// close stops the loop (if it started) and closes the descriptors. It must
+// not be called from the loop's callbacks: it waits for the loop.
 func (e *endpoint) close() error {
 	e.once.Do(func() {
 		e.stopping.Store(true)
 		e.wake()
-		<-e.done
+		if e.started {
+			<-e.done
+		}
+		e.fdMu.Lock()
+		e.closed = true
 		e.closeFDs()
+		e.fdMu.Unlock()
 	})
 	return nil
 }
@@ -249,9 +272,17 @@ func (e *endpoint) setScheduling() {
 func (e *endpoint) loop(h handler, ready chan<- struct{}) {
 	defer close(e.done)
 	// Never unlocked: the thread ends with the goroutine, so its real-time
-	// policy never passes to other goroutines.
+	// policy never passes to other goroutines. The main thread cannot end
+	// (the runtime parks it for good when a goroutine locked to it exits),
+	// so the policy is also put back before the goroutine ends.
 	runtime.LockOSThread()
 	e.setScheduling()
+	if e.rtPrio > 0 {
+		defer func() {
+			attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}
+			_ = unix.SchedSetAttr(0, &attr, 0)
+		}()
+	}
 	close(ready)
 	fds := [3]unix.PollFd{{Fd: int32(e.efd), Events: unix.POLLIN}, {Fd: int32(e.fd), Events: unix.POLLIN}, {Fd: int32(e.tfd), Events: unix.POLLIN}}
 	var b8 [8]byte
@@ -259,8 +290,14 @@ func (e *endpoint) loop(h handler, ready chan<- struct{}) {
 		for i := range fds {
 			fds[i].Revents = 0
 		}
-		if _, err := unix.Ppoll(fds[:], nil, nil); err != nil && err != unix.EINTR {
-			return // the descriptors are closed only after the loop ends: unreachable in practice
+		if _, err := unix.Ppoll(fds[:], nil, nil); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			// The descriptors are closed only after the loop ends: this
+			// is not expected; stopping the driver is all that is safe.
+			e.loopErr = err
+			return
 		}
 		if fds[0].Revents != 0 {
 			_, _ = unix.Read(e.efd, b8[:])
@@ -269,7 +306,10 @@ func (e *endpoint) loop(h handler, ready chan<- struct{}) {
 			}
 			h.wake()
 		}
-		for range maxRecvBurst {
+		// Only when the socket is readable: Recvfrom allocates its source
+		// address, even for the EAGAIN that ends a burst, and most wake-ups
+		// are ticks.
+		for i := 0; i < maxRecvBurst && fds[1].Revents&unix.POLLIN != 0; i++ {
 			n, from, err := unix.Recvfrom(e.fd, e.rbuf, unix.MSG_DONTWAIT)
 			if err != nil {
 				break

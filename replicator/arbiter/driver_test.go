@@ -529,22 +529,43 @@ func BenchmarkGateAllowed(b *testing.B) {
 }
 
 // TestDriverRealtimeThread: with RTPriority the driver's thread runs under
-// SCHED_FIFO where the process may (root, as in CI), and says so; where it
-// may not, it runs normally and says why. Without it, normally.
+// SCHED_FIFO where the kernel allows it (root, as in CI), and says so:
+// exactly one more thread of this process is real-time while the client
+// runs, and none once it closed (the policy did not pass to other
+// threads). Where the kernel refuses it, the driver runs normally and says
+// why. Without RTPriority, normally.
 func TestDriverRealtimeThread(t *testing.T) {
+	before := fifoThreads(t)
 	c, err := arbiter.StartClient(arbiter.ClientConfig{Local: lo, Arbiter: netip.MustParseAddrPort("127.0.0.1:9"), ID: 1,
 		Chains: []arbiter.ChainID{1}, PSK: testPSK, RTPriority: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	got := c.Scheduling()
-	if os.Geteuid() == 0 {
-		if got != "SCHED_FIFO 7" {
-			t.Fatalf("as root: scheduling %q, want SCHED_FIFO 7", got)
+	switch {
+	case got == "SCHED_FIFO 7":
+		if n := fifoThreads(t); n != before+1 {
+			t.Fatalf("scheduling %q, but %d real-time threads (%d before)", got, n, before)
 		}
-	} else if !strings.HasPrefix(got, "normal (SCHED_FIFO 7 refused") {
-		t.Fatalf("not root: scheduling %q, want the refusal", got)
+	case strings.HasPrefix(got, "normal (SCHED_FIFO 7 refused"):
+		if os.Geteuid() == 0 {
+			t.Logf("as root, real-time refused (no RT budget here?): %s", got)
+		}
+		if n := fifoThreads(t); n != before {
+			t.Fatalf("scheduling %q, but %d real-time threads (%d before)", got, n, before)
+		}
+	default:
+		t.Fatalf("scheduling %q", got)
+	}
+	c.Close()
+	// The locked thread ends just after its goroutine (the runtime
+	// terminates it): give it a moment.
+	n := fifoThreads(t)
+	for end := time.Now().Add(time.Second); n != before && time.Now().Before(end); n = fifoThreads(t) {
+		time.Sleep(time.Millisecond)
+	}
+	if n != before {
+		t.Fatalf("%d real-time threads after Close (%d before)", n, before)
 	}
 	s, err := arbiter.StartServer(arbiter.ServerConfig{Listen: lo, PSK: testPSK,
 		Members: []arbiter.ServerMember{{ID: idA, Name: "a"}, {ID: idB, Name: "b"}}, Chains: []arbiter.ChainConfig{{ID: chain, Name: "c0", Members: [2]arbiter.MemberID{idA, idB}, Primary: idA, Epoch: 1}}})
@@ -552,7 +573,73 @@ func TestDriverRealtimeThread(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Scheduling() != "normal" {
-		t.Fatalf("no RTPriority: scheduling %q", s.Scheduling())
+	if s.Scheduling() != "normal" || fifoThreads(t) != before {
+		t.Fatalf("no RTPriority: scheduling %q, %d real-time threads", s.Scheduling(), fifoThreads(t))
 	}
+}
+
+// fifoThreads counts this process's threads under SCHED_FIFO (field 41 of
+// /proc/self/task/*/stat).
+func fifoThreads(t *testing.T) int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		// Fields after the command, which is in parentheses: state is
+		// field 3, policy field 41.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 38 && f[38] == "1" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestStartServerErrorReturns: a configuration the Arbiter refuses makes
+// StartServer return its error (it used to wait for a loop never started).
+func TestStartServerErrorReturns(t *testing.T) {
+	done := make(chan error, 1)
+	go func() {
+		_, err := arbiter.StartServer(arbiter.ServerConfig{Listen: lo, PSK: testPSK,
+			Members: []arbiter.ServerMember{{ID: idA, Name: "a"}}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a server with no chain started")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("StartServer hangs on a refused configuration")
+	}
+}
+
+// TestWakeAfterClose: the manager's replication may still report to a
+// closed client; that must neither fail nor touch a reused descriptor
+// (run with -race).
+func TestWakeAfterClose(t *testing.T) {
+	c, err := arbiter.StartClient(arbiter.ClientConfig{Local: lo, Arbiter: netip.MustParseAddrPort("127.0.0.1:9"), ID: 1,
+		Chains: []arbiter.ChainID{1}, PSK: testPSK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 2000 {
+			c.ObserveEpoch(1, arbiter.Epoch(i))
+			c.SetStandbyReady(1, arbiter.Epoch(i), i%2 == 0)
+		}
+	}()
+	time.Sleep(time.Millisecond)
+	c.Close()
+	wg.Wait()
 }

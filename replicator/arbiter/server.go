@@ -128,8 +128,9 @@ type Server struct {
 	reqMu sync.Mutex
 	reqs  []switchReq // guarded by reqMu; the loop takes them on wake
 
-	wire   WireCounters // the loop only
-	nTicks int          // the loop only
+	wire     WireCounters // the loop only
+	nTicks   int          // the loop only
+	pubTicks int          // nTicks at the last publish (stats every 10 ticks)
 
 	mu    sync.Mutex
 	stats ServerStats // guarded by mu
@@ -200,7 +201,8 @@ func (s *Server) MemberName(id MemberID) string {
 func (s *Server) Close() error { return s.ep.close() }
 
 // Switchover starts a planned switchover of chain (Arbiter.Switchover) and
-// returns its error. It may be called from the callbacks.
+// returns its error. It waits for the driver's loop: never call it from
+// the callbacks, which run on that loop.
 func (s *Server) Switchover(chain ChainID) error {
 	r := switchReq{chain: chain, err: make(chan error, 1)}
 	s.reqMu.Lock()
@@ -268,7 +270,8 @@ func (s *Server) ticks(k int) {
 // after processes what the events asked for. Stats are refreshed when the
 // arbiter did something, and every 10 ticks for the BFD counters.
 func (s *Server) after() {
-	if s.process() || s.nTicks%10 == 0 {
+	if s.process() || s.nTicks-s.pubTicks >= 10 {
+		s.pubTicks = s.nTicks
 		s.publish()
 	}
 }

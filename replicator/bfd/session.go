@@ -72,6 +72,9 @@ type Session struct {
 
 	txTicks     int // ticks until the next periodic packet
 	detectTicks int // ticks until detection expires; 0: not armed
+	// heard: a valid packet (or data) came since the last Paused, which
+	// alone earns the peer a fresh detection time after a pause.
+	heard bool
 
 	out     [][]byte
 	changes []Change
@@ -173,6 +176,7 @@ func (s *Session) Step(p *ControlPacket, raw []byte) error {
 		return nil
 	}
 	s.detectTicks = s.ticks(s.DetectMicros())
+	s.heard = true
 	switch {
 	case p.State == AdminDown:
 		if s.state != Down {
@@ -236,6 +240,7 @@ func (s *Session) Heard() {
 	if s.state == Up {
 		s.ctr.DataHeard++
 		s.detectTicks = s.ticks(s.DetectMicros())
+		s.heard = true
 	}
 }
 
@@ -247,11 +252,16 @@ func (s *Session) Heard() {
 // valid packet restarted detection already), and the next packet goes out
 // at the next Tick. Corosync does the same on a "process pause". A peer
 // that died during the pause is detected one detection time after it.
+// Only a peer heard from since the last pause gets the fresh detection
+// time: on a system paused more often than its detection time, a dead peer
+// is still declared down (the time of each pause is not counted; the time
+// between them is).
 func (s *Session) Paused() {
 	s.ctr.Pauses++
-	if s.detectTicks > 0 {
+	if s.detectTicks > 0 && s.heard {
 		s.detectTicks = s.ticks(s.DetectMicros())
 	}
+	s.heard = false
 	s.txTicks = min(s.txTicks, 1)
 }
 

@@ -104,31 +104,13 @@ func watchFailover(ctx context.Context, l *remotelab.Lab, snk *remotelab.Sink, t
 }
 
 // logLineTime is the time of the first line of out containing mark, from
-// the manager's console timestamp ("15:04:05.000", local time) on ref's
-// day: the nearest such instant to ref.
+// the manager's console timestamp (remotelab.LogClock) nearest to ref.
 func logLineTime(out, mark string, ref time.Time) (time.Time, bool) {
 	i := strings.Index(out, mark)
 	if i < 0 {
 		return time.Time{}, false
 	}
-	line := out[strings.LastIndexByte(out[:i], '\n')+1:]
-	if len(line) < 12 {
-		return time.Time{}, false
-	}
-	clock, err := time.ParseInLocation("15:04:05.000", line[:12], ref.Location())
-	if err != nil {
-		return time.Time{}, false
-	}
-	y, mo, d := ref.Date()
-	at := time.Date(y, mo, d, clock.Hour(), clock.Minute(), clock.Second(), clock.Nanosecond(), ref.Location())
-	// Around midnight the line may be on the next or the previous day.
-	switch {
-	case at.Sub(ref) > 12*time.Hour:
-		at = at.AddDate(0, 0, -1)
-	case ref.Sub(at) > 12*time.Hour:
-		at = at.AddDate(0, 0, 1)
-	}
-	return at, true
+	return remotelab.LogClock(out[strings.LastIndexByte(out[:i], '\n')+1:], ref)
 }
 
 // usSince is ns − t0 in µs, -1 for an event not seen (0).

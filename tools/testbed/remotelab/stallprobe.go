@@ -47,6 +47,12 @@ func StartStallProbe(period, threshold time.Duration, rtPrio int) (*StallProbe, 
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return nil, fmt.Errorf("stall probe: %w", err)
 	}
+	// Each probe thread needs a P after every wake-up: with GOMAXPROCS at
+	// the CPU count and the sink's loop busy, waiting for one would count
+	// as a stall of the machine.
+	if want := runtime.NumCPU() + set.Count() + 2; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
 	scheds := make([]string, 0, set.Count())
 	for cpu := range 1024 {
 		if !set.IsSet(cpu) {
@@ -87,6 +93,14 @@ func (p *StallProbe) run(cpu, tfd, rtPrio int, ready chan<- string) {
 		} else {
 			sched = fmt.Sprintf("cpu %d: SCHED_FIFO %d", cpu, rtPrio)
 		}
+	}
+	if rtPrio > 0 {
+		// The main thread is parked, not ended, when a goroutine locked
+		// to it exits: put the policy back.
+		defer func() {
+			attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}
+			_ = unix.SchedSetAttr(0, &attr, 0)
+		}()
 	}
 	ready <- sched
 	var b [8]byte
@@ -235,18 +249,27 @@ func (l *Lab) MemberPauses() []Pause {
 	return out
 }
 
-// logTime parses a manager log line's time of day ("15:04:05.000", this
-// machine's zone) as today's (yesterday's if that is in the future).
-func logTime(line string) (time.Time, bool) {
-	f, _, _ := strings.Cut(line, " ")
-	t, err := time.ParseInLocation("15:04:05.000", f, time.Local)
+// logTime is LogClock of line at the current time.
+func logTime(line string) (time.Time, bool) { return LogClock(line, time.Now()) }
+
+// LogClock is the time of a manager's console log line (its leading
+// "15:04:05.000", ref's zone) on the day that puts it nearest to ref
+// (around midnight the line may be on the previous or the next day).
+func LogClock(line string, ref time.Time) (time.Time, bool) {
+	if len(line) < 12 {
+		return time.Time{}, false
+	}
+	clock, err := time.ParseInLocation("15:04:05.000", line[:12], ref.Location())
 	if err != nil {
 		return time.Time{}, false
 	}
-	day := time.Now()
-	at := time.Date(day.Year(), day.Month(), day.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.Local)
-	if at.After(day.Add(time.Minute)) {
+	y, mo, d := ref.Date()
+	at := time.Date(y, mo, d, clock.Hour(), clock.Minute(), clock.Second(), clock.Nanosecond(), ref.Location())
+	switch {
+	case at.Sub(ref) > 12*time.Hour:
 		at = at.AddDate(0, 0, -1)
+	case ref.Sub(at) > 12*time.Hour:
+		at = at.AddDate(0, 0, 1)
 	}
 	return at, true
 }
