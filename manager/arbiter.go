@@ -304,7 +304,14 @@ func (m *Manager) raiseEpoch(c *repChain, epoch uint64, role replicator.Role) {
 	c.promote.Lock()
 	defer c.promote.Unlock()
 	n := c.nd()
-	if c.closed || n == nil || epoch <= max(c.epoch.Load(), uint64(n.Stats().Epoch)) {
+	if c.closed || n == nil {
+		return
+	}
+	// A Node fenced by the epoch it is now given (the standby, demoted to
+	// it first, reached it before the arbiter's word) takes it
+	// (replicator.Replicator, MsgEpoch).
+	st := n.Stats()
+	if cur := max(c.epoch.Load(), uint64(st.Epoch)); epoch < cur || (epoch == cur && st.Role != replicator.RoleFenced) {
 		return
 	}
 	if err := n.SetEpoch(replicator.Epoch(epoch), role); err != nil {

@@ -187,6 +187,8 @@ type Replicator struct {
 	epoch Epoch
 	step  func(*Replicator, *Frame) error
 	step0 Role // the role before the last change
+	// fencedFrom is the role a fenced replicator had before the fence.
+	fencedFrom Role
 
 	out         [][]byte
 	ackAt       int // index in out of the pending ack, -1 for none
@@ -294,6 +296,9 @@ func (r *Replicator) become(role Role) {
 	switch role {
 	case RolePrimary:
 		r.step = (*Replicator).stepPrimary
+		if r.step0 == RoleFenced {
+			r.step0 = r.fencedFrom // a fenced primary confirmed: keeps its queue
+		}
 		if r.step0 != RolePrimary {
 			// A promoted standby continues after the last transaction it
 			// applied; its latches start afresh.
@@ -320,6 +325,9 @@ func (r *Replicator) become(role Role) {
 		r.queue = nil
 	case RoleFenced:
 		r.step = (*Replicator).stepFenced
+		if r.step0 != RoleFenced {
+			r.fencedFrom = r.step0
+		}
 	}
 }
 
@@ -332,7 +340,12 @@ func (r *Replicator) Step(m Msg) error {
 	case MsgSnapshot:
 		return r.snapshot(m.Payload)
 	case MsgEpoch:
-		if m.Epoch <= r.epoch {
+		// A fenced replicator may be given the very epoch that fenced it:
+		// the arbiter re-promoted this primary at a new epoch and its
+		// standby, demoted to that epoch first, reached us before the
+		// arbiter's word did. Only one member is primary at an epoch, so
+		// taking it is safe; refusing it left the chain fenced for good.
+		if m.Epoch < r.epoch || (m.Epoch == r.epoch && r.role != RoleFenced) {
 			r.ctr.Stale++
 			return fmt.Errorf("epoch %d, at %d: %w", m.Epoch, r.epoch, ErrStaleEpoch)
 		}
