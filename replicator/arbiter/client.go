@@ -176,9 +176,10 @@ type Client struct {
 	reqs  []clientReq // guarded by reqMu
 	taken []clientReq // the loop's: reqs swapped out
 
-	wire     WireCounters // the loop only
-	nTicks   int          // the loop only
-	pubTicks int          // nTicks at the last publish (stats every 10 ticks)
+	wire      WireCounters // the loop only
+	nTicks    int          // the loop only
+	pubTicks  int          // nTicks at the last publish (stats every 10 ticks)
+	requested bool         // the last wake handled the manager's requests
 
 	mu    sync.Mutex
 	stats ClientStats // guarded by mu
@@ -308,6 +309,7 @@ func (c *Client) wake() {
 	c.reqMu.Lock()
 	c.taken, c.reqs = c.reqs, c.taken[:0]
 	c.reqMu.Unlock()
+	c.requested = len(c.taken) > 0
 	for _, r := range c.taken {
 		var err error
 		switch r.kind {
@@ -343,8 +345,9 @@ func (c *Client) ticks(k int) {
 // after processes what the events asked for. Stats are refreshed when the
 // member did something, and every 10 ticks for the BFD counters.
 func (c *Client) after() {
-	if c.process() || c.nTicks-c.pubTicks >= 10 {
-		c.pubTicks = c.nTicks
+	// The manager's own reports show in the stats at once.
+	if c.process() || c.requested || c.nTicks-c.pubTicks >= 10 {
+		c.pubTicks, c.requested = c.nTicks, false
 		c.publish()
 	}
 }

@@ -230,9 +230,7 @@ func failoverOnce(t *testing.T, p arbiter.Profile) bool {
 		t.Fatal("standby may release")
 	}
 	waitFor(t, "b to be a ready standby", 5*time.Second, func() bool { return tb.srv.Stats().Chains[0].StandbyReady })
-	if st := tb.b.Stats().Chains[0]; !st.StandbyReady {
-		t.Fatalf("b's stats: %+v", st)
-	}
+	waitFor(t, "b's stats to say it is a ready standby", time.Second, func() bool { return tb.b.Stats().Chains[0].StandbyReady })
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	watchOne(t, ga, gb, stop, &wg)
