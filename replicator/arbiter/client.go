@@ -327,11 +327,7 @@ func (c *Client) wake() {
 }
 
 func (c *Client) ticks(k int) {
-	if k >= c.ep.pauseTicks {
-		c.wire.pause(k, c.ep.tick)
-		if c.cfg.OnPause != nil {
-			c.cfg.OnPause(time.Duration(k) * c.ep.tick)
-		}
+	if c.ep.pausedFor(k, &c.wire, c.cfg.OnPause) {
 		c.s.Paused()
 		k = 1
 	}

@@ -79,15 +79,12 @@ type endpoint struct {
 	// goroutine at any time (a manager's replication reports after its
 	// arbiter client closed), and a closed number may be reused at once.
 	fdMu   sync.RWMutex
-	closed bool // guarded by fdMu
-	// loopErr is why the loop ended on its own (nil: it was stopped);
-	// read after done is closed.
-	loopErr error
-	buf     []byte // the loop's send buffer
-	rbuf    []byte // the loop's receive buffer
-	rtPrio  int
-	sched   string // the loop thread's policy, set before start returns
-	tick    time.Duration
+	closed bool   // guarded by fdMu
+	buf    []byte // the loop's send buffer
+	rbuf   []byte // the loop's receive buffer
+	rtPrio int
+	sched  string // the loop thread's policy, set before start returns
+	tick   time.Duration
 	// pauseTicks: a wake-up with at least this many expirations means the
 	// loop's thread was held off the CPU (pause).
 	pauseTicks int
@@ -98,6 +95,20 @@ type endpoint struct {
 // at least 4 ticks (a busy machine wakes a thread a tick or two late).
 func pauseAfter(p Profile, tick time.Duration) int {
 	return max(4, int(p.Detect()/2/tick))
+}
+
+// pausedFor reports whether a wake-up with k expirations is a pause of
+// the loop's thread; if so it counts it in w and tells onPause. The caller
+// then gives its sessions Paused and runs one tick instead of k.
+func (e *endpoint) pausedFor(k int, w *WireCounters, onPause func(time.Duration)) bool {
+	if k < e.pauseTicks {
+		return false
+	}
+	w.pause(k, e.tick)
+	if onPause != nil {
+		onPause(time.Duration(k) * e.tick)
+	}
+	return true
 }
 
 // pause counts one pause of k ticks.
@@ -296,7 +307,6 @@ func (e *endpoint) loop(h handler, ready chan<- struct{}) {
 			}
 			// The descriptors are closed only after the loop ends: this
 			// is not expected; stopping the driver is all that is safe.
-			e.loopErr = err
 			return
 		}
 		if fds[0].Revents != 0 {

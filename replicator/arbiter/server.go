@@ -242,11 +242,7 @@ func (s *Server) wake() {
 
 func (s *Server) ticks(k int) {
 	now := s.ep.now()
-	if k >= s.ep.pauseTicks {
-		s.wire.pause(k, s.ep.tick)
-		if s.cfg.OnPause != nil {
-			s.cfg.OnPause(time.Duration(k) * s.ep.tick)
-		}
+	if s.ep.pausedFor(k, &s.wire, s.cfg.OnPause) {
 		for _, m := range s.order {
 			m.s.Paused()
 		}
